@@ -1,0 +1,477 @@
+//! Finding every credential on offer. Each becomes a [`Candidate`] with a kind, the
+//! variable it came from, and what is known of its scopes without asking anyone.
+
+use crate::access::{Kind, Scope};
+use crate::names::{Registry, Repository};
+use crate::secret::{Secret, Whitespace};
+use crate::vars::{VarError, Vars};
+
+/// The user GitLab requires with a job token.
+pub const JOB_TOKEN_USER: &str = "gitlab-ci-token";
+/// GitLab accepts any user name with an access token; this one says what it is.
+pub const ACCESS_TOKEN_USER: &str = "gitlab-token";
+
+/// Where the run happens, which changes what predefined variables mean.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Mode {
+    /// A real GitLab job (`GITLAB_CI=true`).
+    GitLabCi,
+    /// gitlab-ci-local or similar emulation: no job token semantics.
+    LocalEmulation,
+    /// Another CI system (`CI=true`), e.g. GitHub Actions logging in to GitLab.
+    OtherCi,
+    /// A developer's machine.
+    Laptop,
+}
+
+impl Mode {
+    pub fn detect(vars: &Vars) -> Mode {
+        let gitlab_ci = vars.get("GITLAB_CI").ok().flatten();
+        let ci = vars.is_true("CI");
+        let local_registry = vars
+            .get("CI_REGISTRY")
+            .ok()
+            .flatten()
+            .is_some_and(|r| r.starts_with("local-registry.") || r == "registry.gcl.local");
+        let no_job_token = vars.get("CI_JOB_TOKEN").ok().flatten().is_none();
+        if gitlab_ci == Some("false") || (local_registry && no_job_token) {
+            Mode::LocalEmulation
+        } else if vars.is_true("GITLAB_CI") {
+            Mode::GitLabCi
+        } else if ci {
+            Mode::OtherCi
+        } else {
+            Mode::Laptop
+        }
+    }
+
+    pub fn describe(self) -> &'static str {
+        match self {
+            Mode::GitLabCi => "GitLab CI job",
+            Mode::LocalEmulation => "local CI emulation (gitlab-ci-local): no job token semantics",
+            Mode::OtherCi => "CI outside GitLab",
+            Mode::Laptop => "not in CI",
+        }
+    }
+}
+
+#[derive(Debug, Clone)]
+pub struct Candidate {
+    pub kind: Kind,
+    /// The variable (or other source) that carries the secret, e.g. `CI_REGISTRY_PASSWORD`
+    /// is reported as `CI_REGISTRY_USER`, the pair's usual name.
+    pub source: String,
+    pub username: String,
+    pub secret: Secret,
+    /// The registry this credential belongs to; `None` for one given for any registry.
+    pub registry: Option<Registry>,
+    /// Registry scopes known offline for the target repository; `None` when unknown.
+    pub scopes: Option<Vec<Scope>>,
+    /// Why it cannot be used at all, known before any request.
+    pub problem: Option<String>,
+    /// Facts worth saying (whitespace around the secret, overridden variables...).
+    pub notes: Vec<String>,
+}
+
+/// The explicit credential: `--username` (or its variable) and the variable named by
+/// `--password-env`.
+#[derive(Debug, Clone)]
+pub struct Explicit {
+    /// `--username`, when given.
+    pub username: Option<String>,
+    /// The variable holding the user name when `--username` is not given.
+    pub username_var: String,
+    /// The variable holding the secret (`--password-env`).
+    pub password_var: String,
+    /// Whether `--password-env` was given on the command line (an unset variable is
+    /// then worth a complaint; the default one is simply not on offer).
+    pub password_var_explicit: bool,
+}
+
+impl Default for Explicit {
+    fn default() -> Self {
+        Explicit {
+            username: None,
+            username_var: "REGISTRY_USER".into(),
+            password_var: "REGISTRY_PASSWORD".into(),
+            password_var_explicit: false,
+        }
+    }
+}
+
+/// What discovery needs to know about the run.
+pub struct Context<'a> {
+    pub vars: &'a Vars,
+    pub mode: Mode,
+    pub target: &'a Registry,
+    pub repository: Option<&'a Repository>,
+    pub explicit: &'a Explicit,
+}
+
+/// Every credential on offer, in discovery order (ranking happens in `selection`).
+pub fn discover(cx: &Context) -> Result<Vec<Candidate>, VarError> {
+    let ci_registry = cx
+        .vars
+        .setting("CI_REGISTRY")?
+        .and_then(|r| Registry::parse(r).ok());
+    let mut out = Vec::new();
+    if let Some(c) = registry_user(cx, ci_registry.as_ref())? {
+        out.push(c);
+    }
+    if let Some(c) = job_token(cx, ci_registry.as_ref())? {
+        out.push(c);
+    }
+    if let Some(c) = deploy_token(cx, ci_registry.as_ref())? {
+        out.push(c);
+    }
+    if let Some(c) = explicit(cx)? {
+        out.push(c);
+    }
+    Ok(out)
+}
+
+/// A secret from a variable, with its whitespace note. `None` when the variable is unset.
+fn secret_from(vars: &Vars, name: &str, notes: &mut Vec<String>) -> Result<Option<Secret>, VarError> {
+    let Some(raw) = vars.get(name)? else {
+        return Ok(None);
+    };
+    let (secret, whitespace) = Secret::from_input(raw.to_string());
+    if whitespace == Whitespace::Surrounding {
+        notes.push(format!(
+            "{name} has spaces or line breaks around or inside it; they are kept, but are usually a copy-and-paste mistake"
+        ));
+    }
+    Ok(Some(secret))
+}
+
+fn empty_problem(vars: &Vars, name: &str) -> String {
+    format!(
+        "{} is set but empty: a protected variable is empty on an unprotected branch or tag",
+        vars.describe(name)
+    )
+}
+
+/// The problem with a pair of variables, if either is unset or empty.
+fn pair_problem(
+    vars: &Vars,
+    user_var: &str,
+    user: Option<&str>,
+    secret_var: &str,
+    secret: Option<&Secret>,
+) -> Option<String> {
+    match (user, secret) {
+        (None, _) => Some(format!("{user_var} is not set")),
+        (_, None) => Some(format!("{secret_var} is not set")),
+        (Some(""), _) => Some(empty_problem(vars, user_var)),
+        (_, Some(s)) if s.is_empty() => Some(empty_problem(vars, secret_var)),
+        _ => None,
+    }
+}
+
+fn ci_registry_problem(ci_registry: Option<&Registry>) -> Option<String> {
+    ci_registry
+        .is_none()
+        .then(|| "CI_REGISTRY is not set (the instance's registry is disabled?)".to_string())
+}
+
+/// Whether the target repository is the job's own project (job tokens push only there).
+fn own_project(cx: &Context) -> Result<Option<bool>, VarError> {
+    let Some(repo) = cx.repository else {
+        return Ok(None);
+    };
+    let Some(project) = cx.vars.setting("CI_PROJECT_PATH")? else {
+        return Ok(None);
+    };
+    let project = project.to_ascii_lowercase();
+    let repo = repo.as_str();
+    // Images may live below the project path: group/app/sub-image.
+    Ok(Some(repo == project || repo.starts_with(&format!("{project}/"))))
+}
+
+/// Documented job-token scopes for the target repository, with a note when it is
+/// another project's.
+fn job_token_scopes(cx: &Context, write: bool, notes: &mut Vec<String>) -> Result<Option<Vec<Scope>>, VarError> {
+    if cx.mode == Mode::LocalEmulation {
+        notes.push("local CI emulation: job token semantics are not assumed".into());
+        return Ok(None);
+    }
+    match own_project(cx)? {
+        Some(false) => {
+            notes.push(
+                "the repository is not the job's own project: a job token pulls there only when that project's CI/CD job token allowlist admits this one, and never pushes".into(),
+            );
+            Ok(Some(vec![Scope::ReadRegistry]))
+        }
+        _ if write => Ok(Some(vec![Scope::ReadRegistry, Scope::WriteRegistry])),
+        _ => Ok(Some(vec![Scope::ReadRegistry])),
+    }
+}
+
+fn registry_user(cx: &Context, ci_registry: Option<&Registry>) -> Result<Option<Candidate>, VarError> {
+    let vars = cx.vars;
+    let user = vars.get("CI_REGISTRY_USER")?;
+    let mut notes = Vec::new();
+    let secret = secret_from(vars, "CI_REGISTRY_PASSWORD", &mut notes)?;
+    if user.is_none() && secret.is_none() {
+        return Ok(None);
+    }
+    let mut problem = pair_problem(vars, "CI_REGISTRY_USER", user, "CI_REGISTRY_PASSWORD", secret.as_ref())
+        .or_else(|| ci_registry_problem(ci_registry));
+    let user = user.unwrap_or_default();
+    let job_token = vars.get("CI_JOB_TOKEN")?;
+    let scopes = if user == JOB_TOKEN_USER {
+        job_token_scopes(cx, true, &mut notes)?
+    } else {
+        // In a real job CI_REGISTRY_USER is always gitlab-ci-token; anything else was set
+        // by a person (under local emulation the values are arbitrary).
+        if problem.is_none() && cx.mode == Mode::GitLabCi {
+            let same_as_job_token = matches!((&secret, job_token), (Some(s), Some(j)) if s.expose() == j);
+            if same_as_job_token {
+                problem = Some(format!(
+                    "CI_REGISTRY_USER is '{user}', but CI_REGISTRY_PASSWORD is the job token, which GitLab accepts only with the user {JOB_TOKEN_USER}: a project or group variable probably overrides CI_REGISTRY_USER; remove it"
+                ));
+            } else {
+                notes.push(format!(
+                    "CI_REGISTRY_USER is '{user}', not {JOB_TOKEN_USER}: the predefined registry variables look overridden by project or group variables"
+                ));
+            }
+        }
+        None
+    };
+    Ok(Some(Candidate {
+        kind: Kind::RegistryUser,
+        source: "CI_REGISTRY_USER".into(),
+        username: user.to_string(),
+        secret: secret.unwrap_or_else(|| Secret::new("")),
+        registry: ci_registry.cloned(),
+        scopes,
+        problem,
+        notes,
+    }))
+}
+
+fn job_token(cx: &Context, ci_registry: Option<&Registry>) -> Result<Option<Candidate>, VarError> {
+    let mut notes = Vec::new();
+    let Some(secret) = secret_from(cx.vars, "CI_JOB_TOKEN", &mut notes)? else {
+        return Ok(None);
+    };
+    let problem = if secret.is_empty() {
+        Some(empty_problem(cx.vars, "CI_JOB_TOKEN"))
+    } else {
+        ci_registry_problem(ci_registry)
+    };
+    Ok(Some(Candidate {
+        kind: Kind::JobToken,
+        source: "CI_JOB_TOKEN".into(),
+        username: JOB_TOKEN_USER.into(),
+        scopes: job_token_scopes(cx, false, &mut notes)?,
+        secret,
+        registry: ci_registry.cloned(),
+        problem,
+        notes,
+    }))
+}
+
+fn deploy_token(cx: &Context, ci_registry: Option<&Registry>) -> Result<Option<Candidate>, VarError> {
+    let vars = cx.vars;
+    let user = vars.get("CI_DEPLOY_USER")?;
+    let mut notes = Vec::new();
+    let secret = secret_from(vars, "CI_DEPLOY_PASSWORD", &mut notes)?;
+    if user.is_none() && secret.is_none() {
+        return Ok(None);
+    }
+    let problem = pair_problem(vars, "CI_DEPLOY_USER", user, "CI_DEPLOY_PASSWORD", secret.as_ref())
+        .or_else(|| ci_registry_problem(ci_registry));
+    Ok(Some(Candidate {
+        kind: Kind::DeployToken,
+        source: "CI_DEPLOY_USER".into(),
+        username: user.unwrap_or_default().to_string(),
+        secret: secret.unwrap_or_else(|| Secret::new("")),
+        registry: ci_registry.cloned(),
+        scopes: None,
+        problem,
+        notes,
+    }))
+}
+
+/// The kind of an explicit secret, from GitLab's token prefixes.
+pub fn kind_of_secret(secret: &Secret) -> Kind {
+    if secret.starts_with("glpat-") {
+        Kind::AccessToken
+    } else if secret.starts_with("gldt-") {
+        Kind::DeployToken
+    } else if secret.starts_with("glcbt-") {
+        Kind::JobToken
+    } else {
+        Kind::Password
+    }
+}
+
+fn explicit(cx: &Context) -> Result<Option<Candidate>, VarError> {
+    let spec = cx.explicit;
+    let vars = cx.vars;
+    let (user, user_source) = match &spec.username {
+        Some(u) => (Some(u.as_str()), "--username".to_string()),
+        None => (vars.get(&spec.username_var)?, spec.username_var.clone()),
+    };
+    let mut notes = Vec::new();
+    let secret = secret_from(vars, &spec.password_var, &mut notes)?;
+    let source = spec.password_var.clone();
+    let Some(secret) = secret else {
+        if spec.password_var_explicit || user.is_some_and(|u| !u.is_empty()) {
+            return Ok(Some(Candidate {
+                kind: Kind::Password,
+                source,
+                username: user.unwrap_or_default().to_string(),
+                secret: Secret::new(""),
+                registry: None,
+                scopes: None,
+                problem: Some(format!(
+                    "{} is not set (a user name came from {user_source}, but no secret)",
+                    spec.password_var
+                )),
+                notes,
+            }));
+        }
+        return Ok(None);
+    };
+    let kind = kind_of_secret(&secret);
+    let user = user.filter(|u| !u.is_empty());
+    let (username, problem) = match (kind, user) {
+        (_, Some(u)) => (u.to_string(), None),
+        (Kind::AccessToken, None) => (ACCESS_TOKEN_USER.to_string(), None),
+        (Kind::JobToken, None) => (JOB_TOKEN_USER.to_string(), None),
+        (Kind::DeployToken, None) => (
+            String::new(),
+            Some(format!(
+                "{} is a deploy token, which needs its own user name (gitlab+deploy-token-N): set {} or --username",
+                spec.password_var, spec.username_var
+            )),
+        ),
+        (_, None) => (
+            String::new(),
+            Some(format!(
+                "{} holds a password, which needs a user name: set {} or --username",
+                spec.password_var, spec.username_var
+            )),
+        ),
+    };
+    let problem = problem.or_else(|| secret.is_empty().then(|| empty_problem(vars, &spec.password_var)));
+    let scopes = match kind {
+        Kind::Password => {
+            notes.push("a password never works for a user with two-factor authentication".into());
+            Some(vec![Scope::ReadRegistry, Scope::WriteRegistry])
+        }
+        Kind::JobToken => job_token_scopes(cx, false, &mut notes)?,
+        _ => None,
+    };
+    if kind == Kind::JobToken && username != JOB_TOKEN_USER {
+        notes.push(format!("a job token works only with the user {JOB_TOKEN_USER}"));
+    }
+    Ok(Some(Candidate {
+        kind,
+        source,
+        username,
+        secret,
+        registry: None,
+        scopes,
+        problem,
+        notes,
+    }))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn find(pairs: &[(&str, &str)], explicit: &Explicit) -> Vec<Candidate> {
+        let vars = Vars::from_pairs(pairs.iter().copied());
+        let target = Registry::parse("registry.example.com").unwrap();
+        let repo = Repository::parse("group/app", None).unwrap();
+        let cx = Context {
+            vars: &vars,
+            mode: Mode::detect(&vars),
+            target: &target,
+            repository: Some(&repo),
+            explicit,
+        };
+        discover(&cx).unwrap()
+    }
+
+    const JOB: &[(&str, &str)] = &[
+        ("GITLAB_CI", "true"),
+        ("CI_REGISTRY", "registry.example.com"),
+        ("CI_PROJECT_PATH", "Group/App"),
+        ("CI_REGISTRY_USER", "gitlab-ci-token"),
+        ("CI_REGISTRY_PASSWORD", "glcbt-64_job"),
+        ("CI_JOB_TOKEN", "glcbt-64_job"),
+    ];
+
+    #[test]
+    fn a_job_offers_registry_user_and_job_token() {
+        let c = find(JOB, &Explicit::default());
+        assert_eq!(c.len(), 2);
+        assert_eq!(c[0].kind, Kind::RegistryUser);
+        assert_eq!(c[0].scopes, Some(vec![Scope::ReadRegistry, Scope::WriteRegistry]));
+        assert_eq!(c[1].kind, Kind::JobToken);
+        assert_eq!(c[1].scopes, Some(vec![Scope::ReadRegistry]));
+        assert!(c.iter().all(|c| c.problem.is_none()));
+    }
+
+    #[test]
+    fn empty_protected_variable_is_explained() {
+        let mut env = JOB.to_vec();
+        env.extend([("CI_DEPLOY_USER", "gitlab+deploy-token-1"), ("CI_DEPLOY_PASSWORD", "")]);
+        let c = find(&env, &Explicit::default());
+        let deploy = c.iter().find(|c| c.kind == Kind::DeployToken).unwrap();
+        assert!(deploy.problem.as_ref().unwrap().contains("protected variable"));
+    }
+
+    #[test]
+    fn explicit_secret_kind_comes_from_its_prefix() {
+        for (secret, kind) in [
+            ("glpat-abc", Kind::AccessToken),
+            ("gldt-abc", Kind::DeployToken),
+            ("glcbt-abc", Kind::JobToken),
+            ("hunter2", Kind::Password),
+        ] {
+            let c = find(&[("REGISTRY_USER", "alice"), ("REGISTRY_PASSWORD", secret)], &Explicit::default());
+            assert_eq!(c[0].kind, kind, "{secret}");
+            assert_eq!(c[0].username, "alice");
+        }
+        let c = find(&[("REGISTRY_PASSWORD", "glpat-abc")], &Explicit::default());
+        assert_eq!(c[0].username, ACCESS_TOKEN_USER);
+        let c = find(&[("REGISTRY_PASSWORD", "hunter2")], &Explicit::default());
+        assert!(c[0].problem.as_ref().unwrap().contains("needs a user name"));
+    }
+
+    #[test]
+    fn overridden_user_with_job_token_is_unusable() {
+        let mut env = JOB.to_vec();
+        env.retain(|(k, _)| *k != "CI_REGISTRY_USER");
+        env.push(("CI_REGISTRY_USER", "alice"));
+        let c = find(&env, &Explicit::default());
+        assert!(c[0].problem.as_ref().unwrap().contains("overrides CI_REGISTRY_USER"));
+    }
+
+    #[test]
+    fn job_token_never_pushes_to_another_project() {
+        let mut env = JOB.to_vec();
+        env.retain(|(k, _)| *k != "CI_PROJECT_PATH");
+        env.push(("CI_PROJECT_PATH", "other/project"));
+        let c = find(&env, &Explicit::default());
+        assert_eq!(c[0].scopes, Some(vec![Scope::ReadRegistry]));
+        assert!(c[0].notes.iter().any(|n| n.contains("allowlist")));
+    }
+
+    #[test]
+    fn detects_local_emulation() {
+        let vars = Vars::from_pairs([("CI", "true"), ("GITLAB_CI", "false")]);
+        assert_eq!(Mode::detect(&vars), Mode::LocalEmulation);
+        let vars = Vars::from_pairs([("CI", "true"), ("CI_REGISTRY", "local-registry.gitlab.com")]);
+        assert_eq!(Mode::detect(&vars), Mode::LocalEmulation);
+        let vars = Vars::from_pairs([("CI", "true"), ("GITLAB_CI", "true")]);
+        assert_eq!(Mode::detect(&vars), Mode::GitLabCi);
+        assert_eq!(Mode::detect(&Vars::from_pairs([])), Mode::Laptop);
+    }
+}

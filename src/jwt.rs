@@ -1,0 +1,120 @@
+//! Reads a registry token's payload without checking its signature: the registry
+//! checks that; the client only needs to know what was granted and for how long.
+
+use crate::access::Action;
+use base64::Engine;
+use base64::engine::{DecodePaddingMode, GeneralPurpose, GeneralPurposeConfig};
+use serde::Deserialize;
+
+const URL_SAFE_ANY_PADDING: GeneralPurpose = GeneralPurpose::new(
+    &base64::alphabet::URL_SAFE,
+    GeneralPurposeConfig::new().with_decode_padding_mode(DecodePaddingMode::Indifferent),
+);
+
+#[derive(Debug, Clone, Default, Deserialize, PartialEq)]
+pub struct Claims {
+    #[serde(default)]
+    pub access: Vec<AccessEntry>,
+    pub iat: Option<f64>,
+    pub exp: Option<f64>,
+    pub auth_type: Option<String>,
+    pub sub: Option<String>,
+}
+
+#[derive(Debug, Clone, Default, Deserialize, PartialEq)]
+pub struct AccessEntry {
+    #[serde(rename = "type", default)]
+    pub kind: String,
+    #[serde(default)]
+    pub name: String,
+    #[serde(default)]
+    pub actions: Vec<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum JwtError {
+    #[error("the token is not a JWT (expected three dot-separated parts)")]
+    Shape,
+    #[error("the token's payload is not base64url")]
+    Base64,
+    #[error("the token's payload is not the expected JSON: {0}")]
+    Json(String),
+}
+
+impl Claims {
+    /// Decodes the payload (the middle part) of a compact JWT.
+    pub fn decode(token: &str) -> Result<Claims, JwtError> {
+        let mut parts = token.split('.');
+        let (Some(_), Some(payload), Some(_), None) = (parts.next(), parts.next(), parts.next(), parts.next())
+        else {
+            return Err(JwtError::Shape);
+        };
+        let bytes = URL_SAFE_ANY_PADDING.decode(payload).map_err(|_| JwtError::Base64)?;
+        serde_json::from_slice(&bytes).map_err(|e| JwtError::Json(e.to_string()))
+    }
+
+    /// Actions granted on one repository (names compare case-insensitively: GitLab
+    /// lower-cases them).
+    pub fn granted(&self, repository: &str) -> Vec<Action> {
+        let mut actions: Vec<Action> = self
+            .access
+            .iter()
+            .filter(|a| a.kind == "repository" && a.name.eq_ignore_ascii_case(repository))
+            .flat_map(|a| a.actions.iter().map(|s| Action::parse(s)))
+            .collect();
+        actions.sort();
+        actions.dedup();
+        actions
+    }
+
+    /// `exp - iat` in whole seconds, when both are present and sane.
+    pub fn lifetime_seconds(&self) -> Option<u64> {
+        match (self.iat, self.exp) {
+            (Some(iat), Some(exp)) if exp >= iat && (exp - iat) < 1e12 => Some((exp - iat).round() as u64),
+            _ => None,
+        }
+    }
+
+    pub fn expires_at(&self) -> Option<u64> {
+        self.exp.filter(|e| *e >= 0.0 && *e < 1e12).map(|e| e as u64)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+
+    fn token(payload: &str) -> String {
+        format!("eyJhbGciOiJSUzI1NiJ9.{}.c2ln", URL_SAFE_NO_PAD.encode(payload))
+    }
+
+    #[test]
+    fn reads_gitlab_claims() {
+        let t = token(
+            r#"{"auth_type":"build","access":[{"type":"repository","name":"group/app","actions":["pull","push"],"meta":{"project_id":1}}],"jti":"x","iat":1663134192,"nbf":1663134187,"exp":1663134492}"#,
+        );
+        let c = Claims::decode(&t).unwrap();
+        assert_eq!(c.granted("Group/App"), vec![Action::Pull, Action::Push]);
+        assert_eq!(c.granted("group/other"), vec![]);
+        assert_eq!(c.lifetime_seconds(), Some(300));
+        assert_eq!(c.auth_type.as_deref(), Some("build"));
+    }
+
+    #[test]
+    fn empty_access_is_nothing_granted() {
+        let c = Claims::decode(&token(r#"{"access":[],"iat":1,"exp":901}"#)).unwrap();
+        assert!(c.granted("group/app").is_empty());
+        assert_eq!(c.lifetime_seconds(), Some(900));
+    }
+
+    #[test]
+    fn garbage_is_an_error() {
+        assert_eq!(Claims::decode("a.b"), Err(JwtError::Shape));
+        assert_eq!(Claims::decode("a.b.c.d"), Err(JwtError::Shape));
+        assert_eq!(Claims::decode("a.!!!.c"), Err(JwtError::Base64));
+        assert!(matches!(Claims::decode(&token("[1]")), Err(JwtError::Json(_))));
+        let c = Claims::decode(&token(r#"{"iat":10,"exp":5}"#)).unwrap();
+        assert_eq!(c.lifetime_seconds(), None);
+    }
+}

@@ -1,0 +1,28 @@
+//! ci-registry-login: log a CI job into a container registry with the right credential,
+//! checked against what the job needs, without exposing the secret.
+//!
+//! The binary is a thin shell over these modules; they are a library so that unit
+//! tests, fuzz targets and benchmarks can reach the parsers directly.
+
+pub mod access;
+pub mod auth_file;
+pub mod candidates;
+pub mod challenge;
+pub mod cli;
+pub mod commands;
+pub mod config;
+pub mod dns;
+pub mod engines;
+pub mod error;
+pub mod gitlab_api;
+pub mod handshake;
+pub mod http;
+pub mod jwt;
+pub mod names;
+pub mod output;
+pub mod secret;
+pub mod selection;
+pub mod tls;
+pub mod vars;
+pub mod verify;
+pub mod yaml;

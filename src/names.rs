@@ -1,0 +1,342 @@
+//! Registry hosts and repository paths: parsed once, normalised the way docker and
+//! GitLab compare them, and rejected with a reason when they cannot be meant.
+
+use std::fmt;
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Scheme {
+    Https,
+    Http,
+}
+
+/// A registry as docker keys it in `config.json`: `host` or `host:port`, lower case,
+/// without the default HTTPS port.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Registry {
+    host: String,
+    port: Option<u16>,
+    /// Only set when the user wrote `http://` or `https://`.
+    scheme: Option<Scheme>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum NameError {
+    #[error("is empty")]
+    Empty,
+    #[error("contains whitespace or control characters")]
+    Whitespace,
+    #[error("has user information ('@'); pass credentials through variables, never in the address")]
+    UserInfo,
+    #[error("has a path ('{0}'); give only host[:port]")]
+    Path(String),
+    #[error("has an unsupported scheme '{0}'; use host[:port], https://host or http://host")]
+    Scheme(String),
+    #[error("has an invalid port '{0}' (1-65535)")]
+    Port(String),
+    #[error("has a non-ASCII host '{0}' (a look-alike character?); write it in ASCII or punycode")]
+    NonAscii(String),
+    #[error("has an invalid host '{0}'")]
+    Host(String),
+    #[error("has an invalid path component '{0}' (lower-case letters, digits, '.', '_', '-')")]
+    Component(String),
+    #[error("is too long ({0} characters, at most 255)")]
+    TooLong(usize),
+    #[error("names registry '{0}', not the one being logged in to ('{1}')")]
+    OtherRegistry(String, String),
+}
+
+impl Registry {
+    pub fn parse(input: &str) -> Result<Registry, NameError> {
+        if input.is_empty() {
+            return Err(NameError::Empty);
+        }
+        if input.chars().any(|c| c.is_whitespace() || c.is_control()) {
+            return Err(NameError::Whitespace);
+        }
+        let (scheme, rest) = split_scheme(input)?;
+        let rest = rest.strip_suffix('/').unwrap_or(rest);
+        if rest.contains('@') {
+            return Err(NameError::UserInfo);
+        }
+        if let Some(slash) = rest.find('/') {
+            return Err(NameError::Path(rest[slash..].to_string()));
+        }
+        let (host, port) = split_port(rest)?;
+        let host = normalise_host(host)?;
+        let default_port = match scheme {
+            Some(Scheme::Http) => 80,
+            _ => 443,
+        };
+        let port = port.filter(|p| *p != default_port);
+        Ok(Registry { host, port, scheme })
+    }
+
+    /// The key docker and the auth files use, e.g. `registry.example.com:5050`.
+    pub fn host_port(&self) -> String {
+        match self.port {
+            Some(port) => format!("{}:{port}", self.host),
+            None => self.host.clone(),
+        }
+    }
+
+    pub fn host(&self) -> &str {
+        &self.host
+    }
+
+    pub fn port(&self) -> Option<u16> {
+        self.port
+    }
+
+    pub fn explicit_scheme(&self) -> Option<Scheme> {
+        self.scheme
+    }
+
+    /// Loopback registries may speak plain HTTP without `--insecure`, as docker allows.
+    pub fn is_loopback(&self) -> bool {
+        let bare = self.host.trim_start_matches('[').trim_end_matches(']');
+        bare == "localhost"
+            || bare.ends_with(".localhost")
+            || bare.parse::<IpAddr>().is_ok_and(|ip| ip.is_loopback())
+    }
+
+    /// Same registry, whatever the spelling (`https://HOST:443/` equals `host`).
+    pub fn same_as(&self, other: &Registry) -> bool {
+        self.host == other.host && self.port == other.port
+    }
+}
+
+impl fmt::Display for Registry {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.host_port())
+    }
+}
+
+fn split_scheme(input: &str) -> Result<(Option<Scheme>, &str), NameError> {
+    let Some((scheme, rest)) = input.split_once("://") else {
+        return Ok((None, input));
+    };
+    match scheme.to_ascii_lowercase().as_str() {
+        "https" => Ok((Some(Scheme::Https), rest)),
+        "http" => Ok((Some(Scheme::Http), rest)),
+        _ => Err(NameError::Scheme(scheme.to_string())),
+    }
+}
+
+fn split_port(hostport: &str) -> Result<(&str, Option<u16>), NameError> {
+    // [v6] or [v6]:port
+    if let Some(inner_end) = hostport.strip_prefix('[').and_then(|r| r.find(']')) {
+        let host = &hostport[..inner_end + 2];
+        let after = &hostport[inner_end + 2..];
+        return match after.strip_prefix(':') {
+            Some(port) => Ok((host, Some(parse_port(port)?))),
+            None if after.is_empty() => Ok((host, None)),
+            None => Err(NameError::Host(hostport.to_string())),
+        };
+    }
+    match hostport.rsplit_once(':') {
+        Some((host, port)) => Ok((host, Some(parse_port(port)?))),
+        None => Ok((hostport, None)),
+    }
+}
+
+fn parse_port(port: &str) -> Result<u16, NameError> {
+    match port.parse::<u16>() {
+        Ok(p) if p > 0 && port.bytes().all(|b| b.is_ascii_digit()) => Ok(p),
+        _ => Err(NameError::Port(port.to_string())),
+    }
+}
+
+fn normalise_host(host: &str) -> Result<String, NameError> {
+    if host.is_empty() {
+        return Err(NameError::Empty);
+    }
+    if !host.is_ascii() {
+        return Err(NameError::NonAscii(host.to_string()));
+    }
+    let host = host.to_ascii_lowercase();
+    if let Some(v6) = host.strip_prefix('[').and_then(|h| h.strip_suffix(']')) {
+        return match v6.parse::<Ipv6Addr>() {
+            Ok(ip) => Ok(format!("[{ip}]")),
+            Err(_) => Err(NameError::Host(host)),
+        };
+    }
+    if host.parse::<Ipv4Addr>().is_ok() {
+        return Ok(host);
+    }
+    let labels_ok = host.len() <= 253
+        && host.split('.').all(|label| {
+            !label.is_empty()
+                && label.len() <= 63
+                && !label.starts_with('-')
+                && !label.ends_with('-')
+                && label
+                    .bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+        });
+    if labels_ok {
+        Ok(host)
+    } else {
+        Err(NameError::Host(host))
+    }
+}
+
+/// A repository path inside a registry, lower-cased as GitLab does: `group/sub/app`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Repository(String);
+
+impl Repository {
+    /// Parses a path, dropping a `:tag` or `@digest` and a leading registry host that
+    /// names `registry` (so `$CI_REGISTRY_IMAGE:latest` works as a value).
+    pub fn parse(input: &str, registry: Option<&Registry>) -> Result<Repository, NameError> {
+        if input.is_empty() {
+            return Err(NameError::Empty);
+        }
+        if input.chars().any(|c| c.is_whitespace() || c.is_control()) {
+            return Err(NameError::Whitespace);
+        }
+        if input.contains("://") {
+            return Err(NameError::Scheme(input.split("://").next().unwrap_or("").into()));
+        }
+        let without_digest = input.split('@').next().unwrap_or(input);
+        let mut path = strip_registry_prefix(without_digest, registry)?;
+        // A tag can only follow the last component.
+        if let Some((head, tag)) = path.rsplit_once(':')
+            && !tag.contains('/')
+        {
+            path = head;
+        }
+        let path = path.to_ascii_lowercase();
+        if path.len() > 255 {
+            return Err(NameError::TooLong(path.len()));
+        }
+        for component in path.split('/') {
+            if !valid_component(component) {
+                return Err(NameError::Component(component.to_string()));
+            }
+        }
+        Ok(Repository(path))
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Display for Repository {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+/// `registry.example.com:5050/group/app` -> `group/app` when the host is the registry.
+/// A first component that looks like a host (has '.' or ':' or is `localhost`) but names
+/// another registry is an error, not a path.
+fn strip_registry_prefix<'a>(
+    path: &'a str,
+    registry: Option<&Registry>,
+) -> Result<&'a str, NameError> {
+    let Some((first, rest)) = path.split_once('/') else {
+        return Ok(path);
+    };
+    let looks_like_host = first.contains('.') || first.contains(':') || first == "localhost";
+    if !looks_like_host {
+        return Ok(path);
+    }
+    let named = Registry::parse(first)?;
+    match registry {
+        Some(r) if r.same_as(&named) => Ok(rest),
+        Some(r) => Err(NameError::OtherRegistry(named.host_port(), r.host_port())),
+        None => Ok(rest),
+    }
+}
+
+/// distribution's path-component grammar: `[a-z0-9]+(?:(?:[._]|__|[-]*)[a-z0-9]+)*`.
+fn valid_component(c: &str) -> bool {
+    let b = c.as_bytes();
+    if b.is_empty() || !b[0].is_ascii_alphanumeric() || !b[b.len() - 1].is_ascii_alphanumeric() {
+        return false;
+    }
+    let mut i = 0;
+    while i < b.len() {
+        if b[i].is_ascii_lowercase() || b[i].is_ascii_digit() {
+            i += 1;
+            continue;
+        }
+        // A separator run: ".", "_", "__", or any number of "-".
+        let start = i;
+        while i < b.len() && matches!(b[i], b'.' | b'_' | b'-') {
+            i += 1;
+        }
+        let sep = &c[start..i];
+        let ok = sep == "." || sep == "_" || sep == "__" || sep.bytes().all(|x| x == b'-');
+        if !ok {
+            return false;
+        }
+    }
+    true
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn reg(s: &str) -> String {
+        Registry::parse(s).unwrap().host_port()
+    }
+
+    #[test]
+    fn normalises_registry_spellings() {
+        assert_eq!(reg("https://Registry.Example.com/"), "registry.example.com");
+        assert_eq!(reg("registry.example.com:443"), "registry.example.com");
+        assert_eq!(reg("gitlab.example.com:5050"), "gitlab.example.com:5050");
+        assert_eq!(reg("http://127.0.0.1:5000"), "127.0.0.1:5000");
+        assert_eq!(reg("[::1]:5000"), "[::1]:5000");
+        assert_eq!(reg("[0:0::1]"), "[::1]");
+    }
+
+    #[test]
+    fn rejects_what_cannot_be_a_registry() {
+        for bad in [
+            "",
+            "host/path",
+            "https://host/v2/",
+            "user:pass@host",
+            "https://user:pass@host/path",
+            "host:99999",
+            "host:0",
+            "host:",
+            "ho st",
+            "host\n",
+            "ftp://host",
+            "a..b",
+            "-host",
+            "regіstry.example.com", // Cyrillic i
+            "[::1",
+        ] {
+            assert!(Registry::parse(bad).is_err(), "{bad:?} was accepted");
+        }
+    }
+
+    #[test]
+    fn knows_loopback() {
+        for l in ["127.0.0.1:5000", "localhost", "[::1]:80", "127.9.9.9"] {
+            assert!(Registry::parse(l).unwrap().is_loopback(), "{l}");
+        }
+        assert!(!Registry::parse("registry.example.com").unwrap().is_loopback());
+    }
+
+    #[test]
+    fn repository_is_lower_cased_and_stripped() {
+        let r = Registry::parse("reg.example.com:5050").unwrap();
+        let p = |s| Repository::parse(s, Some(&r)).map(|x| x.0);
+        assert_eq!(p("Group/App").unwrap(), "group/app");
+        assert_eq!(p("reg.example.com:5050/group/app:latest").unwrap(), "group/app");
+        assert_eq!(p("group/app@sha256:abc").unwrap(), "group/app");
+        assert_eq!(p("group/my_app__x/a-b--c.d").unwrap(), "group/my_app__x/a-b--c.d");
+        assert!(matches!(p("other.example.com/group/app"), Err(NameError::OtherRegistry(..))));
+        for bad in ["", "group/../app", "group//app", "/group", "group/app/", "a b", "g/.x", "g/a___b"] {
+            assert!(p(bad).is_err(), "{bad:?} was accepted");
+        }
+    }
+}

@@ -1,0 +1,271 @@
+//! Rendering: the plan as text or JSON, one-line summaries, warnings. Never a secret:
+//! only candidates' kinds, sources, user names and verdicts are ever printed.
+
+use crate::access::join_actions;
+use crate::error::Failure;
+use crate::selection::{Assessed, Plan};
+use serde_json::{Value, json};
+use std::io::Write;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Format {
+    Text,
+    Json,
+}
+
+/// Where messages go: reports to stdout (so `--format json` and `export` lines can be
+/// captured), everything said to the person to stderr.
+#[derive(Debug, Clone)]
+pub struct Printer {
+    pub format: Format,
+    pub quiet: bool,
+}
+
+impl Printer {
+    pub fn summary(&self, line: &str) {
+        if !self.quiet {
+            eprintln!("ci-registry-login: {line}");
+        }
+    }
+
+    pub fn warn(&self, line: &str) {
+        if !self.quiet {
+            eprintln!("ci-registry-login: warning: {line}");
+        }
+    }
+
+    pub fn error(&self, failure: &Failure) {
+        eprintln!("ci-registry-login: error: {}", failure.message);
+        if let Some(hint) = &failure.hint {
+            eprintln!("  hint: {hint}");
+        }
+    }
+
+    /// Writes a report to stdout; a closed stdout (`| head`) is not an error worth a panic.
+    pub fn report(&self, text: &str) {
+        let mut out = std::io::stdout().lock();
+        let _ = out.write_all(text.as_bytes());
+        let _ = out.flush();
+    }
+
+    pub fn json(&self, value: &Value) {
+        self.report(&format!("{value}\n"));
+    }
+}
+
+/// Makes text from a server or tool safe to print: control characters become `?` (no
+/// terminal escapes from a hostile server), long text is cut.
+pub fn sanitize(text: &str, max_chars: usize) -> String {
+    let mut out: String = text
+        .chars()
+        .take(max_chars)
+        .map(|c| if c.is_control() && c != '\n' { '?' } else { c })
+        .collect();
+    if text.chars().count() > max_chars {
+        out.push('…');
+    }
+    out
+}
+
+/// `300` -> `5m`, `90` -> `1m30s`, `3600` -> `1h`.
+pub fn duration(secs: u64) -> String {
+    let (h, m, s) = (secs / 3600, secs % 3600 / 60, secs % 60);
+    let mut out = String::new();
+    if h > 0 {
+        out.push_str(&format!("{h}h"));
+    }
+    if m > 0 {
+        out.push_str(&format!("{m}m"));
+    }
+    if s > 0 || out.is_empty() {
+        out.push_str(&format!("{s}s"));
+    }
+    out
+}
+
+/// Unix seconds as RFC 3339 UTC (`2026-11-24T21:53:57Z`).
+pub fn rfc3339(unix: u64) -> String {
+    let days = (unix / 86_400) as i64;
+    let secs = unix % 86_400;
+    // Howard Hinnant's civil-from-days.
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z - era * 146_097;
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let day = doy - (153 * mp + 2) / 5 + 1;
+    let month = if mp < 10 { mp + 3 } else { mp - 9 };
+    let year = yoe + era * 400 + i64::from(month <= 2);
+    format!(
+        "{year:04}-{month:02}-{day:02}T{:02}:{:02}:{:02}Z",
+        secs / 3600,
+        secs % 3600 / 60,
+        secs % 60
+    )
+}
+
+/// The plan object shared by `plan`, `check` and `login --format json`.
+pub fn plan_json(plan: &Plan) -> Value {
+    let chosen = plan.chosen().map(|a| {
+        json!({
+            "kind": a.candidate.kind.as_str(),
+            "source": a.candidate.source,
+            "username": a.candidate.username,
+        })
+    });
+    json!({
+        "registry": plan.registry.host_port(),
+        "repository": plan.repository.as_ref().map(|r| r.as_str()),
+        "intent": plan.intent.as_str(),
+        "mode": plan.mode.describe(),
+        "chosen": chosen,
+        "explanation": plan.explain(),
+        "candidates": plan.candidates.iter().map(candidate_json).collect::<Vec<_>>(),
+        "warnings": plan.warnings,
+    })
+}
+
+fn candidate_json(a: &Assessed) -> Value {
+    let c = &a.candidate;
+    let mut v = json!({
+        "kind": c.kind.as_str(),
+        "source": c.source,
+        "username": c.username,
+        "scopes": c.scopes.as_ref().map(|s| s.iter().map(|x| x.as_str()).collect::<Vec<_>>()),
+        "usable": a.usable,
+        "reason": a.reason,
+        "notes": c.notes,
+    });
+    if let Some(live) = &a.live {
+        let obj = v.as_object_mut().expect("built as an object");
+        obj.insert(
+            "granted".into(),
+            json!(live.granted.as_ref().map(|g| g.iter().map(|x| x.as_str()).collect::<Vec<_>>())),
+        );
+        if let Some(secs) = live.lifetime_seconds {
+            obj.insert("token_lifetime_seconds".into(), json!(secs));
+        }
+        if let Some(exp) = live.expires_at {
+            obj.insert("token_expires_at".into(), json!(rfc3339(exp)));
+        }
+        if let Some(t) = &live.auth_type {
+            obj.insert("auth_type".into(), json!(t));
+        }
+        if let Some(scopes) = &live.token_scopes {
+            obj.insert("token_scopes".into(), json!(scopes));
+        }
+        if let Some(date) = &live.token_expires {
+            obj.insert("token_expires_on".into(), json!(date));
+        }
+    }
+    v
+}
+
+/// The plan as a table; `live` adds the granted actions and token lifetime.
+pub fn plan_text(plan: &Plan, live: bool) -> String {
+    let mut out = String::new();
+    let repository = plan.repository.as_ref().map_or("(unknown)".to_string(), |r| r.to_string());
+    out.push_str(&format!("registry:   {}\n", plan.registry));
+    out.push_str(&format!("repository: {repository}\n"));
+    out.push_str(&format!("intent:     {}\n", plan.intent.as_str()));
+    out.push_str(&format!("mode:       {}\n", plan.mode.describe()));
+    out.push_str(&format!("decision:   {}\n", plan.explain()));
+    if plan.candidates.is_empty() {
+        out.push_str("\nno credentials found\n");
+        return out;
+    }
+    let mut rows = vec![if live {
+        vec!["KIND", "SOURCE", "USER", "GRANTED", "LIFETIME", "VERDICT"]
+            .into_iter()
+            .map(String::from)
+            .collect::<Vec<_>>()
+    } else {
+        vec!["KIND", "SOURCE", "USER", "SCOPES", "VERDICT"]
+            .into_iter()
+            .map(String::from)
+            .collect()
+    }];
+    for (i, a) in plan.candidates.iter().enumerate() {
+        let c = &a.candidate;
+        let verdict = if plan.chosen == Some(i) {
+            format!("chosen: {}", a.reason)
+        } else if a.usable {
+            a.reason.clone()
+        } else {
+            format!("not used: {}", a.reason)
+        };
+        let mut row = vec![c.kind.to_string(), c.source.clone(), c.username.clone()];
+        if live {
+            let l = a.live.as_ref();
+            row.push(l.and_then(|l| l.granted.as_deref()).map_or("-".into(), join_actions));
+            row.push(l.and_then(|l| l.lifetime_seconds).map_or("-".into(), duration));
+        } else {
+            row.push(c.scopes.as_ref().map_or("unknown".into(), |s| {
+                s.iter().map(|x| x.as_str()).collect::<Vec<_>>().join(",")
+            }));
+        }
+        row.push(verdict);
+        rows.push(row);
+    }
+    out.push('\n');
+    out.push_str(&table(&rows));
+    let notes: Vec<String> = plan
+        .candidates
+        .iter()
+        .flat_map(|a| a.candidate.notes.iter().map(move |n| format!("  {}: {n}", a.candidate.source)))
+        .collect();
+    if !notes.is_empty() {
+        out.push_str("\nnotes:\n");
+        for n in notes {
+            out.push_str(&n);
+            out.push('\n');
+        }
+    }
+    out
+}
+
+fn table(rows: &[Vec<String>]) -> String {
+    let columns = rows[0].len();
+    let widths: Vec<usize> = (0..columns)
+        .map(|c| rows.iter().map(|r| r[c].chars().count()).max().unwrap_or(0))
+        .collect();
+    let mut out = String::new();
+    for row in rows {
+        for (c, cell) in row.iter().enumerate() {
+            if c + 1 == columns {
+                out.push_str(cell);
+            } else {
+                out.push_str(&format!("{cell:<w$}  ", w = widths[c]));
+            }
+        }
+        out.push('\n');
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn durations_read_naturally() {
+        assert_eq!(duration(300), "5m");
+        assert_eq!(duration(90), "1m30s");
+        assert_eq!(duration(3600), "1h");
+        assert_eq!(duration(0), "0s");
+    }
+
+    #[test]
+    fn rfc3339_dates() {
+        assert_eq!(rfc3339(0), "1970-01-01T00:00:00Z");
+        assert_eq!(rfc3339(1_663_134_492), "2022-09-14T05:48:12Z");
+        assert_eq!(rfc3339(1_709_208_000), "2024-02-29T12:00:00Z");
+    }
+
+    #[test]
+    fn sanitize_strips_terminal_escapes() {
+        assert_eq!(sanitize("a\x1b[31mb\tc", 100), "a?[31mb?c");
+        assert_eq!(sanitize("abcdef", 3), "abc…");
+    }
+}

@@ -1,0 +1,236 @@
+//! Choosing: rank the candidates (least privilege that does the job, shortest-lived
+//! first), drop what cannot serve the intent, and say why in one line.
+
+use crate::access::{self, Intent, Kind, Scope};
+use crate::candidates::{Candidate, Mode};
+use crate::error::Exit;
+use crate::names::{Registry, Repository};
+use crate::verify::{Outcome, Verification};
+
+#[derive(Debug)]
+pub struct Assessed {
+    pub candidate: Candidate,
+    pub usable: bool,
+    pub reason: String,
+    /// Set when the candidate was not verified because another one carries the same
+    /// credential (the index of that one).
+    pub same_as: Option<usize>,
+    pub live: Option<Verification>,
+}
+
+#[derive(Debug)]
+pub struct Plan {
+    pub registry: Registry,
+    pub repository: Option<Repository>,
+    pub intent: Intent,
+    pub mode: Mode,
+    /// In rank order.
+    pub candidates: Vec<Assessed>,
+    pub chosen: Option<usize>,
+    /// Things the user should know whatever is chosen.
+    pub warnings: Vec<String>,
+}
+
+impl Plan {
+    /// The offline plan: what is known without asking anyone.
+    pub fn offline(
+        mut candidates: Vec<Candidate>,
+        registry: Registry,
+        repository: Option<Repository>,
+        intent: Intent,
+        mode: Mode,
+        use_kind: Option<Kind>,
+    ) -> Plan {
+        candidates.sort_by_key(|c| c.kind);
+        let mut assessed: Vec<Assessed> = Vec::with_capacity(candidates.len());
+        for candidate in candidates {
+            let same_as = assessed.iter().position(|a| {
+                a.candidate.problem.is_none()
+                    && a.candidate.username == candidate.username
+                    && a.candidate.secret == candidate.secret
+            });
+            let (usable, reason) = offline_verdict(&candidate, same_as.map(|i| &assessed[i].candidate), &registry, intent, use_kind);
+            assessed.push(Assessed {
+                candidate,
+                usable,
+                reason,
+                same_as,
+                live: None,
+            });
+        }
+        let mut plan = Plan {
+            registry,
+            repository,
+            intent,
+            mode,
+            candidates: assessed,
+            chosen: None,
+            warnings: Vec::new(),
+        };
+        plan.choose();
+        plan
+    }
+
+    /// Candidates worth a live check: everything with a secret for this registry, even
+    /// those the documentation says cannot serve the intent (a live grant overrules it).
+    pub fn to_verify(&self, use_kind: Option<Kind>) -> Vec<usize> {
+        (0..self.candidates.len())
+            .filter(|&i| {
+                let a = &self.candidates[i];
+                a.same_as.is_none()
+                    && a.candidate.problem.is_none()
+                    && belongs_to(&a.candidate, &self.registry)
+                    && use_kind.is_none_or(|k| k == a.candidate.kind)
+            })
+            .collect()
+    }
+
+    /// Folds live results in: a live grant decides, the documentation only informs.
+    pub fn apply_live(&mut self, results: Vec<(usize, Verification)>) {
+        let needed = self.intent.actions();
+        for (i, verification) in results {
+            let offline_said_no = !self.candidates[i].usable;
+            let a = &mut self.candidates[i];
+            let (usable, reason) = match verification.outcome {
+                Outcome::Granted => {
+                    let granted = verification.granted.as_deref().unwrap_or_default();
+                    if access::covers(granted, needed) {
+                        let mut reason = format!("granted {}", access::join_actions(granted));
+                        if offline_said_no && a.candidate.scopes.is_some() {
+                            reason.push_str(&format!(
+                                " (the documentation says a {} cannot {}, but this GitLab granted it)",
+                                a.candidate.kind,
+                                self.intent.as_str()
+                            ));
+                        }
+                        (true, reason)
+                    } else {
+                        (false, verification.detail.clone())
+                    }
+                }
+                Outcome::Accepted => (true, verification.detail.clone()),
+                Outcome::Rejected | Outcome::Unreachable => (false, verification.detail.clone()),
+            };
+            a.usable = usable;
+            a.reason = reason;
+            a.live = Some(verification);
+        }
+        // Duplicates share their twin's result.
+        for i in 0..self.candidates.len() {
+            if let Some(twin) = self.candidates[i].same_as {
+                let granted = self.candidates[twin].live.as_ref().and_then(|l| l.granted.clone());
+                if let Some(g) = granted {
+                    self.candidates[i].live = Some(Verification::shared(g));
+                }
+            }
+        }
+        self.choose();
+    }
+
+    fn choose(&mut self) {
+        self.chosen = self.candidates.iter().position(|a| a.usable);
+        let Some(c) = self.chosen else { return };
+        let chosen_kind = self.candidates[c].candidate.kind;
+        for (i, a) in self.candidates.iter_mut().enumerate() {
+            if i != c && a.usable && !a.reason.starts_with("usable, but") {
+                a.reason = format!("usable, but {chosen_kind} ranks higher; {}", a.reason);
+            }
+        }
+    }
+
+    pub fn chosen(&self) -> Option<&Assessed> {
+        self.chosen.map(|i| &self.candidates[i])
+    }
+
+    /// The one line that says what is used and why.
+    pub fn explain(&self) -> String {
+        let Some(a) = self.chosen() else {
+            return format!("no credential can {} {}", self.intent.as_str(), self.target());
+        };
+        let c = &a.candidate;
+        let mut line = format!(
+            "using {} from {} (user {}) to {} {}: {}",
+            c.kind,
+            c.source,
+            c.username,
+            self.intent.as_str(),
+            self.target(),
+            a.reason
+        );
+        if let Some(secs) = a.live.as_ref().and_then(|l| l.lifetime_seconds) {
+            line.push_str(&format!("; registry tokens live {}", crate::output::duration(secs)));
+        }
+        line.push_str(&format!("; {}", c.kind.merit()));
+        line
+    }
+
+    /// `registry/repository`, or the registry alone when no repository is known.
+    pub fn target(&self) -> String {
+        match &self.repository {
+            Some(r) => format!("{}/{}", self.registry, r),
+            None => self.registry.to_string(),
+        }
+    }
+
+    /// The exit status of a plan that chose nothing: 3 when nothing could be tried,
+    /// 4 when something was tried and refused, 5 when the registry could not be reached.
+    pub fn failure_exit(&self) -> Exit {
+        let lives: Vec<&Verification> = self.candidates.iter().filter_map(|a| a.live.as_ref()).collect();
+        if lives.is_empty() {
+            Exit::NoCredential
+        } else if lives.iter().all(|l| l.outcome == Outcome::Unreachable) {
+            Exit::Unreachable
+        } else {
+            Exit::Rejected
+        }
+    }
+}
+
+fn belongs_to(c: &Candidate, registry: &Registry) -> bool {
+    c.registry.as_ref().is_none_or(|r| r.same_as(registry))
+}
+
+fn offline_verdict(
+    c: &Candidate,
+    twin: Option<&Candidate>,
+    registry: &Registry,
+    intent: Intent,
+    use_kind: Option<Kind>,
+) -> (bool, String) {
+    if let Some(k) = use_kind
+        && k != c.kind
+    {
+        return (false, format!("not used: --use {k}"));
+    }
+    if let Some(problem) = &c.problem {
+        return (false, problem.clone());
+    }
+    if let Some(owner) = c.registry.as_ref().filter(|r| !r.same_as(registry)) {
+        return (false, format!("belongs to {owner} (CI_REGISTRY), not {registry}"));
+    }
+    if let Some(twin) = twin {
+        return (
+            false,
+            format!("same credential as {}; {} is used", twin.source, twin.kind),
+        );
+    }
+    if let Some(scopes) = &c.scopes {
+        let lacking: Vec<&str> = Scope::needed(intent)
+            .into_iter()
+            .filter(|s| !scopes.contains(s))
+            .map(Scope::as_str)
+            .collect();
+        if !lacking.is_empty() {
+            return (
+                false,
+                format!(
+                    "documented without {}, which {} needs",
+                    lacking.join(" and "),
+                    intent.as_str()
+                ),
+            );
+        }
+        return (true, format!("documented to {}", intent.as_str()));
+    }
+    (true, "scopes unknown until verified".into())
+}

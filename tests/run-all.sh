@@ -1,0 +1,46 @@
+#!/usr/bin/env bash
+# The whole test suite on a fresh Debian machine: installs the real parts the tests
+# drive (distribution registry, skopeo, podman, buildah, gitlab-ci-local, ...), builds
+# the static release binary the README tells users to build, and runs every test.
+# .ci/run calls exactly this.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+as_root() { if [ "$(id -u)" = 0 ]; then "$@"; else sudo "$@"; fi; }
+
+# Debian packages: command -> package.
+missing=()
+for pair in docker-registry:docker-registry skopeo:skopeo podman:podman buildah:buildah \
+            hyperfine:hyperfine rsync:rsync file:file unshare:util-linux git:git; do
+  command -v "${pair%%:*}" >/dev/null 2>&1 || missing+=("${pair#*:}")
+done
+if [ ${#missing[@]} -gt 0 ]; then
+  echo "== installing ${missing[*]}"
+  as_root env DEBIAN_FRONTEND=noninteractive apt-get update -qq
+  as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+fi
+command -v docker >/dev/null || { echo "the docker CLI is required (client only; no daemon needed)"; exit 1; }
+
+# gitlab-ci-local: 4.73.0 is the newest release that starts on Node.js 20.
+GCL_VERSION=4.73.0
+tools="$PWD/target/tools"
+if [ ! -x "$tools/node_modules/.bin/gitlab-ci-local" ] || \
+   [ "$("$tools/node_modules/.bin/gitlab-ci-local" --version 2>/dev/null)" != "$GCL_VERSION" ]; then
+  echo "== installing gitlab-ci-local $GCL_VERSION"
+  mkdir -p "$tools"
+  npm install --silent --no-audit --no-fund --prefix "$tools" "gitlab-ci-local@$GCL_VERSION" >/dev/null
+fi
+export PATH="$tools/node_modules/.bin:$PATH"
+
+echo "== building the static release binary"
+cargo build --release --locked
+export CI_REGISTRY_LOGIN_RELEASE_BIN="$PWD/target/x86_64-unknown-linux-gnu/release/ci-registry-login"
+
+echo "== running the tests"
+cargo test --locked -- --test-threads "${TEST_THREADS:-4}"
+
+if [ -x fuzz/run.sh ]; then
+  echo "== fuzzing"
+  fuzz/run.sh
+fi
+echo "== all tests passed"
