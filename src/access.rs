@@ -212,9 +212,18 @@ mod tests {
 
     #[test]
     fn token_scopes_map_to_registry_scopes() {
-        assert_eq!(Scope::from_token_scopes(&["api"]), vec![Scope::ReadRegistry, Scope::WriteRegistry]);
-        assert_eq!(Scope::from_token_scopes(&["read_api"]), vec![Scope::ReadRegistry]);
-        assert_eq!(Scope::from_token_scopes(&["write_registry"]), vec![Scope::WriteRegistry]);
+        assert_eq!(
+            Scope::from_token_scopes(&["api"]),
+            vec![Scope::ReadRegistry, Scope::WriteRegistry]
+        );
+        assert_eq!(
+            Scope::from_token_scopes(&["read_api"]),
+            vec![Scope::ReadRegistry]
+        );
+        assert_eq!(
+            Scope::from_token_scopes(&["write_registry"]),
+            vec![Scope::WriteRegistry]
+        );
         assert!(Scope::from_token_scopes(&["read_repository"]).is_empty());
     }
 

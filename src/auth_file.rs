@@ -13,9 +13,13 @@ use std::path::{Path, PathBuf};
 pub enum AuthFileError {
     #[error("{path} is a directory, not an auth file")]
     IsDirectory { path: String },
-    #[error("{path} is read-only; nothing was changed (is it mounted read-only? use --auth-file or DOCKER_CONFIG to write elsewhere)")]
+    #[error(
+        "{path} is read-only; nothing was changed (is it mounted read-only? use --auth-file or DOCKER_CONFIG to write elsewhere)"
+    )]
     ReadOnly { path: String },
-    #[error("{path} is not valid JSON (line {line}, column {column}: {message}); nothing was changed: fix or remove it")]
+    #[error(
+        "{path} is not valid JSON (line {line}, column {column}: {message}); nothing was changed: fix or remove it"
+    )]
     Invalid {
         path: String,
         line: usize,
@@ -32,7 +36,10 @@ pub enum AuthFileError {
     },
 }
 
-fn io<'a>(path: &'a Path, action: &'static str) -> impl FnOnce(std::io::Error) -> AuthFileError + 'a {
+fn io<'a>(
+    path: &'a Path,
+    action: &'static str,
+) -> impl FnOnce(std::io::Error) -> AuthFileError + 'a {
     move |source| AuthFileError::Io {
         path: path.display().to_string(),
         action,
@@ -60,7 +67,12 @@ pub fn read(path: &Path) -> Result<Map<String, Value>, AuthFileError> {
             path: shown(),
             line: e.line(),
             column: e.column(),
-            message: e.to_string().split(" at line").next().unwrap_or_default().to_string(),
+            message: e
+                .to_string()
+                .split(" at line")
+                .next()
+                .unwrap_or_default()
+                .to_string(),
         }),
     }
 }
@@ -72,16 +84,25 @@ pub fn update<T>(
     change: impl FnOnce(&mut Map<String, Value>) -> (bool, T),
 ) -> Result<T, AuthFileError> {
     let path = resolve_symlink(path);
-    let dir = path.parent().filter(|d| !d.as_os_str().is_empty()).unwrap_or(Path::new("."));
+    let dir = path
+        .parent()
+        .filter(|d| !d.as_os_str().is_empty())
+        .unwrap_or(Path::new("."));
     create_private_dir(dir)?;
     // Lock the folder, never the file: the rename below swaps the file's inode, and a
     // sidecar lock file would be litter in the user's config folder.
     let lock = File::open(dir).map_err(io(dir, "cannot open the folder"))?;
     lock.lock().map_err(io(dir, "cannot lock the folder"))?;
     let existing_mode = match fs::metadata(&path) {
-        Ok(meta) if meta.is_dir() => return Err(AuthFileError::IsDirectory { path: path.display().to_string() }),
+        Ok(meta) if meta.is_dir() => {
+            return Err(AuthFileError::IsDirectory {
+                path: path.display().to_string(),
+            });
+        }
         Ok(meta) if meta.permissions().mode() & 0o222 == 0 => {
-            return Err(AuthFileError::ReadOnly { path: path.display().to_string() });
+            return Err(AuthFileError::ReadOnly {
+                path: path.display().to_string(),
+            });
         }
         Ok(meta) => Some(meta.permissions().mode() & 0o7777),
         Err(_) => None,
@@ -89,7 +110,12 @@ pub fn update<T>(
     let mut json = read(&path)?;
     let (changed, out) = change(&mut json);
     if changed {
-        write_atomically(&path, dir, &Value::Object(json), existing_mode.unwrap_or(0o600))?;
+        write_atomically(
+            &path,
+            dir,
+            &Value::Object(json),
+            existing_mode.unwrap_or(0o600),
+        )?;
     }
     Ok(out)
 }
@@ -97,7 +123,9 @@ pub fn update<T>(
 /// Follows a symlinked config file to its target, as docker does, so the link survives.
 fn resolve_symlink(path: &Path) -> PathBuf {
     match fs::symlink_metadata(path) {
-        Ok(meta) if meta.file_type().is_symlink() => fs::canonicalize(path).unwrap_or_else(|_| path.to_path_buf()),
+        Ok(meta) if meta.file_type().is_symlink() => {
+            fs::canonicalize(path).unwrap_or_else(|_| path.to_path_buf())
+        }
         _ => path.to_path_buf(),
     }
 }
@@ -120,9 +148,11 @@ fn write_atomically(path: &Path, dir: &Path, json: &Value, mode: u32) -> Result<
         .prefix(".ci-registry-login-")
         .tempfile_in(dir)
         .map_err(|e| match e.kind() {
-            std::io::ErrorKind::PermissionDenied | std::io::ErrorKind::ReadOnlyFilesystem => AuthFileError::ReadOnly {
-                path: path.display().to_string(),
-            },
+            std::io::ErrorKind::PermissionDenied | std::io::ErrorKind::ReadOnlyFilesystem => {
+                AuthFileError::ReadOnly {
+                    path: path.display().to_string(),
+                }
+            }
             _ => io(dir, "cannot create a temporary file")(e),
         })?;
     let mut text = serde_json::to_vec_pretty(json).expect("a JSON value always serialises");
@@ -132,7 +162,8 @@ fn write_atomically(path: &Path, dir: &Path, json: &Value, mode: u32) -> Result<
         .set_permissions(fs::Permissions::from_mode(mode))
         .map_err(io(path, "cannot set permissions"))?;
     temp.as_file().sync_all().map_err(io(path, "cannot sync"))?;
-    temp.persist(path).map_err(|e| io(path, "cannot replace")(e.error))?;
+    temp.persist(path)
+        .map_err(|e| io(path, "cannot replace")(e.error))?;
     if let Ok(d) = File::open(dir) {
         let _ = d.sync_all();
     }
@@ -142,7 +173,9 @@ fn write_atomically(path: &Path, dir: &Path, json: &Value, mode: u32) -> Result<
 /// The `auths` map, created when missing. A non-object `auths` is replaced: there is no
 /// way to keep it and also log in.
 pub fn auths(json: &mut Map<String, Value>) -> &mut Map<String, Value> {
-    let entry = json.entry("auths").or_insert_with(|| Value::Object(Map::new()));
+    let entry = json
+        .entry("auths")
+        .or_insert_with(|| Value::Object(Map::new()));
     if !entry.is_object() {
         *entry = Value::Object(Map::new());
     }
@@ -168,7 +201,11 @@ mod tests {
     fn keeps_everything_else_and_sets_0600() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("config.json");
-        fs::write(&path, r#"{"auths":{"other:5000":{"auth":"eA=="}},"credHelpers":{"gcr.io":"gcloud"},"x":1}"#).unwrap();
+        fs::write(
+            &path,
+            r#"{"auths":{"other:5000":{"auth":"eA=="}},"credHelpers":{"gcr.io":"gcloud"},"x":1}"#,
+        )
+        .unwrap();
         fs::set_permissions(&path, fs::Permissions::from_mode(0o640)).unwrap();
         update(&path, |json| {
             auths(json).insert("new".into(), serde_json::json!({"auth": "bg=="}));
@@ -180,7 +217,10 @@ mod tests {
         assert_eq!(json["auths"]["new"]["auth"], "bg==");
         assert_eq!(json["credHelpers"]["gcr.io"], "gcloud");
         assert_eq!(json["x"], 1);
-        assert_eq!(fs::metadata(&path).unwrap().permissions().mode() & 0o777, 0o640);
+        assert_eq!(
+            fs::metadata(&path).unwrap().permissions().mode() & 0o777,
+            0o640
+        );
 
         let fresh = dir.path().join("sub/new.json");
         update(&fresh, |json| {
@@ -188,7 +228,10 @@ mod tests {
             (true, ())
         })
         .unwrap();
-        assert_eq!(fs::metadata(&fresh).unwrap().permissions().mode() & 0o777, 0o600);
+        assert_eq!(
+            fs::metadata(&fresh).unwrap().permissions().mode() & 0o777,
+            0o600
+        );
     }
 
     #[test]
@@ -204,10 +247,16 @@ mod tests {
     #[test]
     fn directory_and_read_only_are_refused() {
         let dir = tempfile::tempdir().unwrap();
-        assert!(matches!(update(dir.path(), |_| (true, ())), Err(AuthFileError::IsDirectory { .. })));
+        assert!(matches!(
+            update(dir.path(), |_| (true, ())),
+            Err(AuthFileError::IsDirectory { .. })
+        ));
         let path = dir.path().join("ro.json");
         fs::write(&path, "{}").unwrap();
         fs::set_permissions(&path, fs::Permissions::from_mode(0o444)).unwrap();
-        assert!(matches!(update(&path, |_| (true, ())), Err(AuthFileError::ReadOnly { .. })));
+        assert!(matches!(
+            update(&path, |_| (true, ())),
+            Err(AuthFileError::ReadOnly { .. })
+        ));
     }
 }

@@ -131,7 +131,11 @@ pub fn discover(cx: &Context) -> Result<Vec<Candidate>, VarError> {
 }
 
 /// A secret from a variable, with its whitespace note. `None` when the variable is unset.
-fn secret_from(vars: &Vars, name: &str, notes: &mut Vec<String>) -> Result<Option<Secret>, VarError> {
+fn secret_from(
+    vars: &Vars,
+    name: &str,
+    notes: &mut Vec<String>,
+) -> Result<Option<Secret>, VarError> {
     let Some(raw) = vars.get(name)? else {
         return Ok(None);
     };
@@ -185,12 +189,18 @@ fn own_project(cx: &Context) -> Result<Option<bool>, VarError> {
     let project = project.to_ascii_lowercase();
     let repo = repo.as_str();
     // Images may live below the project path: group/app/sub-image.
-    Ok(Some(repo == project || repo.starts_with(&format!("{project}/"))))
+    Ok(Some(
+        repo == project || repo.starts_with(&format!("{project}/")),
+    ))
 }
 
 /// Documented job-token scopes for the target repository, with a note when it is
 /// another project's.
-fn job_token_scopes(cx: &Context, write: bool, notes: &mut Vec<String>) -> Result<Option<Vec<Scope>>, VarError> {
+fn job_token_scopes(
+    cx: &Context,
+    write: bool,
+    notes: &mut Vec<String>,
+) -> Result<Option<Vec<Scope>>, VarError> {
     if cx.mode == Mode::LocalEmulation {
         notes.push("local CI emulation: job token semantics are not assumed".into());
         return Ok(None);
@@ -207,7 +217,10 @@ fn job_token_scopes(cx: &Context, write: bool, notes: &mut Vec<String>) -> Resul
     }
 }
 
-fn registry_user(cx: &Context, ci_registry: Option<&Registry>) -> Result<Option<Candidate>, VarError> {
+fn registry_user(
+    cx: &Context,
+    ci_registry: Option<&Registry>,
+) -> Result<Option<Candidate>, VarError> {
     let vars = cx.vars;
     let user = vars.get("CI_REGISTRY_USER")?;
     let mut notes = Vec::new();
@@ -215,8 +228,14 @@ fn registry_user(cx: &Context, ci_registry: Option<&Registry>) -> Result<Option<
     if user.is_none() && secret.is_none() {
         return Ok(None);
     }
-    let mut problem = pair_problem(vars, "CI_REGISTRY_USER", user, "CI_REGISTRY_PASSWORD", secret.as_ref())
-        .or_else(|| ci_registry_problem(ci_registry));
+    let mut problem = pair_problem(
+        vars,
+        "CI_REGISTRY_USER",
+        user,
+        "CI_REGISTRY_PASSWORD",
+        secret.as_ref(),
+    )
+    .or_else(|| ci_registry_problem(ci_registry));
     let user = user.unwrap_or_default();
     let job_token = vars.get("CI_JOB_TOKEN")?;
     let scopes = if user == JOB_TOKEN_USER {
@@ -225,7 +244,8 @@ fn registry_user(cx: &Context, ci_registry: Option<&Registry>) -> Result<Option<
         // In a real job CI_REGISTRY_USER is always gitlab-ci-token; anything else was set
         // by a person (under local emulation the values are arbitrary).
         if problem.is_none() && cx.mode == Mode::GitLabCi {
-            let same_as_job_token = matches!((&secret, job_token), (Some(s), Some(j)) if s.expose() == j);
+            let same_as_job_token =
+                matches!((&secret, job_token), (Some(s), Some(j)) if s.expose() == j);
             if same_as_job_token {
                 problem = Some(format!(
                     "CI_REGISTRY_USER is '{user}', but CI_REGISTRY_PASSWORD is the job token, which GitLab accepts only with the user {JOB_TOKEN_USER}: a project or group variable probably overrides CI_REGISTRY_USER; remove it"
@@ -272,7 +292,10 @@ fn job_token(cx: &Context, ci_registry: Option<&Registry>) -> Result<Option<Cand
     }))
 }
 
-fn deploy_token(cx: &Context, ci_registry: Option<&Registry>) -> Result<Option<Candidate>, VarError> {
+fn deploy_token(
+    cx: &Context,
+    ci_registry: Option<&Registry>,
+) -> Result<Option<Candidate>, VarError> {
     let vars = cx.vars;
     let user = vars.get("CI_DEPLOY_USER")?;
     let mut notes = Vec::new();
@@ -280,8 +303,14 @@ fn deploy_token(cx: &Context, ci_registry: Option<&Registry>) -> Result<Option<C
     if user.is_none() && secret.is_none() {
         return Ok(None);
     }
-    let problem = pair_problem(vars, "CI_DEPLOY_USER", user, "CI_DEPLOY_PASSWORD", secret.as_ref())
-        .or_else(|| ci_registry_problem(ci_registry));
+    let problem = pair_problem(
+        vars,
+        "CI_DEPLOY_USER",
+        user,
+        "CI_DEPLOY_PASSWORD",
+        secret.as_ref(),
+    )
+    .or_else(|| ci_registry_problem(ci_registry));
     Ok(Some(Candidate {
         kind: Kind::DeployToken,
         source: "CI_DEPLOY_USER".into(),
@@ -356,7 +385,11 @@ fn explicit(cx: &Context) -> Result<Option<Candidate>, VarError> {
             )),
         ),
     };
-    let problem = problem.or_else(|| secret.is_empty().then(|| empty_problem(vars, &spec.password_var)));
+    let problem = problem.or_else(|| {
+        secret
+            .is_empty()
+            .then(|| empty_problem(vars, &spec.password_var))
+    });
     let scopes = match kind {
         Kind::Password => {
             notes.push("a password never works for a user with two-factor authentication".into());
@@ -366,7 +399,9 @@ fn explicit(cx: &Context) -> Result<Option<Candidate>, VarError> {
         _ => None,
     };
     if kind == Kind::JobToken && username != JOB_TOKEN_USER {
-        notes.push(format!("a job token works only with the user {JOB_TOKEN_USER}"));
+        notes.push(format!(
+            "a job token works only with the user {JOB_TOKEN_USER}"
+        ));
     }
     Ok(Some(Candidate {
         kind,
@@ -412,7 +447,10 @@ mod tests {
         let c = find(JOB, &Explicit::default());
         assert_eq!(c.len(), 2);
         assert_eq!(c[0].kind, Kind::RegistryUser);
-        assert_eq!(c[0].scopes, Some(vec![Scope::ReadRegistry, Scope::WriteRegistry]));
+        assert_eq!(
+            c[0].scopes,
+            Some(vec![Scope::ReadRegistry, Scope::WriteRegistry])
+        );
         assert_eq!(c[1].kind, Kind::JobToken);
         assert_eq!(c[1].scopes, Some(vec![Scope::ReadRegistry]));
         assert!(c.iter().all(|c| c.problem.is_none()));
@@ -421,10 +459,19 @@ mod tests {
     #[test]
     fn empty_protected_variable_is_explained() {
         let mut env = JOB.to_vec();
-        env.extend([("CI_DEPLOY_USER", "gitlab+deploy-token-1"), ("CI_DEPLOY_PASSWORD", "")]);
+        env.extend([
+            ("CI_DEPLOY_USER", "gitlab+deploy-token-1"),
+            ("CI_DEPLOY_PASSWORD", ""),
+        ]);
         let c = find(&env, &Explicit::default());
         let deploy = c.iter().find(|c| c.kind == Kind::DeployToken).unwrap();
-        assert!(deploy.problem.as_ref().unwrap().contains("protected variable"));
+        assert!(
+            deploy
+                .problem
+                .as_ref()
+                .unwrap()
+                .contains("protected variable")
+        );
     }
 
     #[test]
@@ -435,7 +482,10 @@ mod tests {
             ("glcbt-abc", Kind::JobToken),
             ("hunter2", Kind::Password),
         ] {
-            let c = find(&[("REGISTRY_USER", "alice"), ("REGISTRY_PASSWORD", secret)], &Explicit::default());
+            let c = find(
+                &[("REGISTRY_USER", "alice"), ("REGISTRY_PASSWORD", secret)],
+                &Explicit::default(),
+            );
             assert_eq!(c[0].kind, kind, "{secret}");
             assert_eq!(c[0].username, "alice");
         }
@@ -451,7 +501,12 @@ mod tests {
         env.retain(|(k, _)| *k != "CI_REGISTRY_USER");
         env.push(("CI_REGISTRY_USER", "alice"));
         let c = find(&env, &Explicit::default());
-        assert!(c[0].problem.as_ref().unwrap().contains("overrides CI_REGISTRY_USER"));
+        assert!(
+            c[0].problem
+                .as_ref()
+                .unwrap()
+                .contains("overrides CI_REGISTRY_USER")
+        );
     }
 
     #[test]

@@ -186,14 +186,19 @@ mod tests {
         let c = parse(r#"Bearer realm="https://gitlab.example.com/jwt/auth",service="container_registry",scope="repository:group/app:pull,push",error="insufficient_scope""#).unwrap();
         assert_eq!(c.len(), 1);
         assert_eq!(c[0].scheme, "bearer");
-        assert_eq!(c[0].param("realm"), Some("https://gitlab.example.com/jwt/auth"));
+        assert_eq!(
+            c[0].param("realm"),
+            Some("https://gitlab.example.com/jwt/auth")
+        );
         assert_eq!(c[0].param("scope"), Some("repository:group/app:pull,push"));
         assert_eq!(c[0].param("error"), Some("insufficient_scope"));
     }
 
     #[test]
     fn several_challenges_and_escapes() {
-        let c = parse(r#"Basic realm="a \"quoted\", realm", Bearer realm=https://x/jwt , service=s"#).unwrap();
+        let c =
+            parse(r#"Basic realm="a \"quoted\", realm", Bearer realm=https://x/jwt , service=s"#)
+                .unwrap();
         assert_eq!(c.len(), 2);
         assert_eq!(c[0].param("realm"), Some(r#"a "quoted", realm"#));
         assert_eq!(c[1].scheme, "bearer");

@@ -76,7 +76,12 @@ pub struct Common {
 
     /// Name of the environment variable holding the explicit secret (never the secret
     /// itself).
-    #[arg(long, global = true, value_name = "VAR", default_value = "REGISTRY_PASSWORD")]
+    #[arg(
+        long,
+        global = true,
+        value_name = "VAR",
+        default_value = "REGISTRY_PASSWORD"
+    )]
     pub password_env: String,
 
     /// Where to store the credential: auto = the first of docker found on PATH, else
@@ -147,7 +152,9 @@ pub struct Common {
 /// `90s`, `5m`, `1h`, `250ms`, or plain seconds.
 pub fn parse_duration(s: &str) -> Result<Duration, String> {
     let s = s.trim();
-    let split = s.find(|c: char| !c.is_ascii_digit() && c != '.').unwrap_or(s.len());
+    let split = s
+        .find(|c: char| !c.is_ascii_digit() && c != '.')
+        .unwrap_or(s.len());
     let (number, unit) = s.split_at(split);
     let n: f64 = number
         .parse()

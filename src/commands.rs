@@ -44,7 +44,8 @@ fn build_plan(config: &Config, target: &Target) -> Result<Plan> {
         config.mode,
         config.use_kind,
     );
-    plan.warnings.extend(docker_auth_config_warning(config, &target.registry));
+    plan.warnings
+        .extend(docker_auth_config_warning(config, &target.registry));
     if target.repository.is_none() {
         plan.warnings.push(
             "no repository is known (--repository, CI_REGISTRY_IMAGE, CI_PROJECT_PATH): the credential can be checked, but not what it may pull or push".into(),
@@ -81,12 +82,22 @@ fn runtime() -> Result<tokio::runtime::Runtime> {
     tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
-        .map_err(|e| Failure::new(Exit::Unreachable, format!("cannot start the network runtime: {e}")))
+        .map_err(|e| {
+            Failure::new(
+                Exit::Unreachable,
+                format!("cannot start the network runtime: {e}"),
+            )
+        })
 }
 
 /// Verifies every candidate worth checking and folds the results into the plan.
 /// Returns how the registry's endpoint speaks (`None` when it could not be reached).
-fn verify_plan(config: &Config, http: &Arc<Http>, rt: &tokio::runtime::Runtime, plan: &mut Plan) -> Option<Scheme> {
+fn verify_plan(
+    config: &Config,
+    http: &Arc<Http>,
+    rt: &tokio::runtime::Runtime,
+    plan: &mut Plan,
+) -> Option<Scheme> {
     let indices = plan.to_verify(config.use_kind);
     if indices.is_empty() {
         return None;
@@ -143,7 +154,11 @@ fn lifetime_warning(config: &Config, plan: &mut Plan) {
     if plan.intent != Intent::Push {
         return;
     }
-    let Some(secs) = plan.chosen().and_then(|a| a.live.as_ref()).and_then(|l| l.lifetime_seconds) else {
+    let Some(secs) = plan
+        .chosen()
+        .and_then(|a| a.live.as_ref())
+        .and_then(|l| l.lifetime_seconds)
+    else {
         return;
     };
     if secs < config.min_token_lifetime.as_secs() {
@@ -156,7 +171,9 @@ fn lifetime_warning(config: &Config, plan: &mut Plan) {
 
 fn check(config: &Config) -> Result<Exit> {
     let rt = runtime()?;
-    let http = Arc::new(Http::new(&config.net).map_err(|e| Failure::new(Exit::Unreachable, e.to_string()))?);
+    let http = Arc::new(
+        Http::new(&config.net).map_err(|e| Failure::new(Exit::Unreachable, e.to_string()))?,
+    );
     let mut exit = Exit::Success;
     for target in &config.targets {
         let mut plan = build_plan(config, target)?;
@@ -170,9 +187,16 @@ fn check(config: &Config) -> Result<Exit> {
 }
 
 fn login(config: &Config) -> Result<Exit> {
-    let engine = engines::select(config.engine, &config.paths, config.net.retry).map_err(engine_failure)?;
+    let engine =
+        engines::select(config.engine, &config.paths, config.net.retry).map_err(engine_failure)?;
     let rt_http = if config.verify {
-        Some((runtime()?, Arc::new(Http::new(&config.net).map_err(|e| Failure::new(Exit::Unreachable, e.to_string()))?)))
+        Some((
+            runtime()?,
+            Arc::new(
+                Http::new(&config.net)
+                    .map_err(|e| Failure::new(Exit::Unreachable, e.to_string()))?,
+            ),
+        ))
     } else {
         None
     };
@@ -183,11 +207,12 @@ fn login(config: &Config) -> Result<Exit> {
             Some((rt, http)) => verify_plan(config, http, rt, &mut plan),
             None => None,
         };
-        let outcome = login_one(config, engine.as_ref(), &plan, scheme);
+        let outcome = login_one(engine.as_ref(), &plan, scheme);
         if config.printer.format == Format::Json {
             let mut json = output::plan_json(&plan);
             if let Ok(stored) = &outcome {
-                json["stored"] = serde_json::json!({"engine": stored.engine, "location": stored.location});
+                json["stored"] =
+                    serde_json::json!({"engine": stored.engine, "location": stored.location});
             }
             config.printer.json(&json);
         } else {
@@ -206,7 +231,7 @@ fn login(config: &Config) -> Result<Exit> {
     Ok(exit)
 }
 
-fn login_one(config: &Config, engine: &dyn Engine, plan: &Plan, scheme: Option<Scheme>) -> Result<Stored> {
+fn login_one(engine: &dyn Engine, plan: &Plan, scheme: Option<Scheme>) -> Result<Stored> {
     let Some(chosen) = plan.chosen() else {
         return Err(nothing_usable(plan));
     };
@@ -214,16 +239,24 @@ fn login_one(config: &Config, engine: &dyn Engine, plan: &Plan, scheme: Option<S
         Some(s) => s == Scheme::Http,
         None => plan.registry.explicit_scheme() == Some(Scheme::Http),
     };
+    let scrub: Vec<_> = plan
+        .candidates
+        .iter()
+        .map(|a| a.candidate.secret.clone())
+        .collect();
     let request = LoginRequest {
         registry: &plan.registry,
         username: &chosen.candidate.username,
         secret: &chosen.candidate.secret,
         plain_http,
+        scrub: &scrub,
     };
-    let _ = config;
     engine.login(&request).map_err(|e| {
         let mut f = engine_failure(e);
-        f.message = format!("{} (credential: {} from {})", f.message, chosen.candidate.kind, chosen.candidate.source);
+        f.message = format!(
+            "{} (credential: {} from {})",
+            f.message, chosen.candidate.kind, chosen.candidate.source
+        );
         f
     })
 }
@@ -238,7 +271,10 @@ fn nothing_usable(plan: &Plan) -> Failure {
         );
     }
     for a in &plan.candidates {
-        message.push_str(&format!("\n  {} ({}): {}", a.candidate.kind, a.candidate.source, a.reason));
+        message.push_str(&format!(
+            "\n  {} ({}): {}",
+            a.candidate.kind, a.candidate.source, a.reason
+        ));
     }
     Failure::new(plan.failure_exit(), message)
 }
@@ -250,12 +286,20 @@ fn logged_in_line(plan: &Plan, stored: &Stored) -> String {
         .iter()
         .take(plan.chosen.unwrap_or(0))
         .filter(|a| a.live.is_some() && !a.usable)
-        .map(|a| format!("{} ({}) was not used: {}", a.candidate.kind, a.candidate.source, a.reason))
+        .map(|a| {
+            format!(
+                "{} ({}) was not used: {}",
+                a.candidate.kind, a.candidate.source, a.reason
+            )
+        })
         .collect();
     if !passed_over.is_empty() {
         line.push_str(&format!("; {}", passed_over.join("; ")));
     }
-    line.push_str(&format!("; stored by {} in {}", stored.engine, stored.location));
+    line.push_str(&format!(
+        "; stored by {} in {}",
+        stored.engine, stored.location
+    ));
     line
 }
 
@@ -264,8 +308,12 @@ fn engine_failure(e: EngineError) -> Failure {
     let exit = match &e {
         EngineError::Refused { .. } => Exit::Rejected,
         EngineError::Unreachable { .. } => Exit::Unreachable,
-        EngineError::File(F::Invalid { .. } | F::NotAnObject { .. } | F::IsDirectory { .. }) => Exit::Usage,
-        EngineError::Missing { .. } | EngineError::Failed { .. } | EngineError::File(_) => Exit::Engine,
+        EngineError::File(F::Invalid { .. } | F::NotAnObject { .. } | F::IsDirectory { .. }) => {
+            Exit::Usage
+        }
+        EngineError::Missing { .. } | EngineError::Failed { .. } | EngineError::File(_) => {
+            Exit::Engine
+        }
     };
     let failure = Failure::new(exit, e.to_string());
     match e {
@@ -275,13 +323,22 @@ fn engine_failure(e: EngineError) -> Failure {
 }
 
 fn logout(config: &Config) -> Result<Exit> {
-    let engine = engines::select(config.engine, &config.paths, config.net.retry).map_err(engine_failure)?;
+    let engine =
+        engines::select(config.engine, &config.paths, config.net.retry).map_err(engine_failure)?;
     for target in &config.targets {
         let removed = engine.logout(&target.registry).map_err(engine_failure)?;
         config.printer.summary(&if removed {
-            format!("removed the credentials for {} ({})", target.registry, engine.name())
+            format!(
+                "removed the credentials for {} ({})",
+                target.registry,
+                engine.name()
+            )
         } else {
-            format!("no credentials for {} were stored ({})", target.registry, engine.name())
+            format!(
+                "no credentials for {} were stored ({})",
+                target.registry,
+                engine.name()
+            )
         });
     }
     Ok(Exit::Success)

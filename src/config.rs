@@ -93,12 +93,18 @@ impl Config {
             command: cli.command.unwrap_or(Command::Login),
             intent,
             targets,
-            use_kind: c.use_kind.map(|k| k.parse().expect("clap checked the value")),
+            use_kind: c
+                .use_kind
+                .map(|k| k.parse().expect("clap checked the value")),
             explicit,
             engine: EngineChoice::parse(&c.engine).expect("clap checked the value"),
             paths: paths(&vars, c.auth_file)?,
             printer: Printer {
-                format: if c.format == "json" { Format::Json } else { Format::Text },
+                format: if c.format == "json" {
+                    Format::Json
+                } else {
+                    Format::Text
+                },
                 quiet: c.quiet,
             },
             verify: !c.no_verify,
@@ -122,15 +128,24 @@ impl Config {
 }
 
 fn bad_name(what: &str, value: &str, e: NameError) -> Failure {
-    Failure::usage(format!("{what} '{}' {e}", crate::output::sanitize(value, 80)))
+    Failure::usage(format!(
+        "{what} '{}' {e}",
+        crate::output::sanitize(value, 80)
+    ))
 }
 
 /// The registry from `--registry` or `CI_REGISTRY`, and the repository to check.
-fn targets(vars: &Vars, registry_flag: Option<&str>, repository_flag: Option<&str>) -> Result<Vec<Target>> {
+fn targets(
+    vars: &Vars,
+    registry_flag: Option<&str>,
+    repository_flag: Option<&str>,
+) -> Result<Vec<Target>> {
     let ci_registry = vars.setting("CI_REGISTRY")?;
     let registry = match (registry_flag, ci_registry) {
         (Some(flag), _) => Registry::parse(flag).map_err(|e| bad_name("--registry", flag, e))?,
-        (None, Some(ci)) => Registry::parse(ci).map_err(|e| bad_name(&vars.describe("CI_REGISTRY"), ci, e))?,
+        (None, Some(ci)) => {
+            Registry::parse(ci).map_err(|e| bad_name(&vars.describe("CI_REGISTRY"), ci, e))?
+        }
         (None, None) => {
             return Err(Failure::usage(
                 "no registry to log in to: pass --registry HOST[:PORT] or set CI_REGISTRY",
@@ -142,11 +157,17 @@ fn targets(vars: &Vars, registry_flag: Option<&str>, repository_flag: Option<&st
         .and_then(|ci| Registry::parse(ci).ok())
         .is_none_or(|ci| ci.same_as(&registry));
     let repository = match repository_flag {
-        Some(flag) => Some(Repository::parse(flag, Some(&registry)).map_err(|e| bad_name("--repository", flag, e))?),
+        Some(flag) => Some(
+            Repository::parse(flag, Some(&registry))
+                .map_err(|e| bad_name("--repository", flag, e))?,
+        ),
         None if ci_is_target => default_repository(vars, &registry)?,
         None => None,
     };
-    Ok(vec![Target { registry, repository }])
+    Ok(vec![Target {
+        registry,
+        repository,
+    }])
 }
 
 fn default_repository(vars: &Vars, registry: &Registry) -> Result<Option<Repository>> {
@@ -179,7 +200,9 @@ fn ci_server_ca(vars: &Vars, warnings: &mut Vec<String>) -> Result<Option<ExtraC
     } else if std::path::Path::new(value).is_file() {
         ExtraCa::from_file(&name, value)
     } else {
-        warnings.push(format!("{name} names {value}, which does not exist; it is ignored"));
+        warnings.push(format!(
+            "{name} names {value}, which does not exist; it is ignored"
+        ));
         return Ok(None);
     };
     match loaded {
@@ -193,9 +216,16 @@ fn ci_server_ca(vars: &Vars, warnings: &mut Vec<String>) -> Result<Option<ExtraC
 
 /// `https://gitlab.example.com` or `.../api/v4` -> `.../api/v4`.
 fn api_url_from(what: &str, url: &str) -> Result<String> {
-    let parsed = reqwest::Url::parse(url)
-        .map_err(|e| Failure::usage(format!("{what} '{}' is not a URL: {e}", crate::output::sanitize(url, 80))))?;
-    if !matches!(parsed.scheme(), "http" | "https") || !parsed.username().is_empty() || parsed.password().is_some() {
+    let parsed = reqwest::Url::parse(url).map_err(|e| {
+        Failure::usage(format!(
+            "{what} '{}' is not a URL: {e}",
+            crate::output::sanitize(url, 80)
+        ))
+    })?;
+    if !matches!(parsed.scheme(), "http" | "https")
+        || !parsed.username().is_empty()
+        || parsed.password().is_some()
+    {
         return Err(Failure::usage(format!(
             "{what} must be an http(s) URL without user information"
         )));
@@ -227,7 +257,9 @@ fn paths(vars: &Vars, auth_file: Option<PathBuf>) -> Result<Paths> {
 
 fn valid_var_name(name: &str) -> bool {
     let mut chars = name.chars();
-    chars.next().is_some_and(|c| c.is_ascii_alphabetic() || c == '_')
+    chars
+        .next()
+        .is_some_and(|c| c.is_ascii_alphabetic() || c == '_')
         && chars.all(|c| c.is_ascii_alphanumeric() || c == '_')
 }
 
@@ -235,31 +267,60 @@ fn valid_var_name(name: &str) -> bool {
 mod tests {
     use super::*;
 
-    fn targets_for(pairs: &[(&str, &str)], registry: Option<&str>, repo: Option<&str>) -> Result<Vec<Target>> {
+    fn targets_for(
+        pairs: &[(&str, &str)],
+        registry: Option<&str>,
+        repo: Option<&str>,
+    ) -> Result<Vec<Target>> {
         targets(&Vars::from_pairs(pairs.iter().copied()), registry, repo)
     }
 
     #[test]
     fn repository_defaults_follow_gitlab() {
         let t = targets_for(
-            &[("CI_REGISTRY", "reg.example.com:5050"), ("CI_REGISTRY_IMAGE", "reg.example.com:5050/group/app"), ("CI_PROJECT_PATH", "Group/App")],
+            &[
+                ("CI_REGISTRY", "reg.example.com:5050"),
+                ("CI_REGISTRY_IMAGE", "reg.example.com:5050/group/app"),
+                ("CI_PROJECT_PATH", "Group/App"),
+            ],
             None,
             None,
         )
         .unwrap();
         assert_eq!(t[0].registry.host_port(), "reg.example.com:5050");
         assert_eq!(t[0].repository.as_ref().unwrap().as_str(), "group/app");
-        let t = targets_for(&[("CI_REGISTRY", "reg.example.com"), ("CI_PROJECT_PATH", "Group/App")], None, None).unwrap();
+        let t = targets_for(
+            &[
+                ("CI_REGISTRY", "reg.example.com"),
+                ("CI_PROJECT_PATH", "Group/App"),
+            ],
+            None,
+            None,
+        )
+        .unwrap();
         assert_eq!(t[0].repository.as_ref().unwrap().as_str(), "group/app");
         // Another registry: CI defaults do not apply.
-        let t = targets_for(&[("CI_REGISTRY", "reg.example.com"), ("CI_PROJECT_PATH", "g/a")], Some("other.example.com"), None).unwrap();
+        let t = targets_for(
+            &[
+                ("CI_REGISTRY", "reg.example.com"),
+                ("CI_PROJECT_PATH", "g/a"),
+            ],
+            Some("other.example.com"),
+            None,
+        )
+        .unwrap();
         assert!(t[0].repository.is_none());
     }
 
     #[test]
     fn bad_values_name_their_source() {
         let err = targets_for(&[("CI_REGISTRY", "reg.example.com/path")], None, None).unwrap_err();
-        assert!(err.message.starts_with("CI_REGISTRY 'reg.example.com/path' has a path"), "{}", err.message);
+        assert!(
+            err.message
+                .starts_with("CI_REGISTRY 'reg.example.com/path' has a path"),
+            "{}",
+            err.message
+        );
         let err = targets_for(&[], Some("https://u:p@host/x"), None).unwrap_err();
         assert!(err.message.starts_with("--registry"), "{}", err.message);
         let err = targets_for(&[], None, None).unwrap_err();
@@ -268,8 +329,14 @@ mod tests {
 
     #[test]
     fn api_urls() {
-        assert_eq!(api_url_from("x", "https://gitlab.example.com/").unwrap(), "https://gitlab.example.com/api/v4");
-        assert_eq!(api_url_from("x", "http://127.0.0.1:1/api/v4").unwrap(), "http://127.0.0.1:1/api/v4");
+        assert_eq!(
+            api_url_from("x", "https://gitlab.example.com/").unwrap(),
+            "https://gitlab.example.com/api/v4"
+        );
+        assert_eq!(
+            api_url_from("x", "http://127.0.0.1:1/api/v4").unwrap(),
+            "http://127.0.0.1:1/api/v4"
+        );
         assert!(api_url_from("x", "https://user:pw@gitlab.example.com").is_err());
     }
 }

@@ -50,9 +50,12 @@ impl Default for HostsFirst {
 }
 
 impl Inner {
-    fn from_hosts(&self, host: &str) -> Option<Vec<IpAddr>> {
+    fn lookup_hosts(&self, host: &str) -> Option<Vec<IpAddr>> {
         if host == "localhost" || host.ends_with(".localhost") {
-            return Some(vec![IpAddr::V4(Ipv4Addr::LOCALHOST), IpAddr::V6(Ipv6Addr::LOCALHOST)]);
+            return Some(vec![
+                IpAddr::V4(Ipv4Addr::LOCALHOST),
+                IpAddr::V6(Ipv6Addr::LOCALHOST),
+            ]);
         }
         let hosts = self.hosts.get_or_init(|| {
             std::fs::read_to_string(&self.hosts_path)
@@ -83,7 +86,7 @@ impl Resolve for HostsFirst {
         let inner = self.inner.clone();
         let host = name.as_str().to_string();
         Box::pin(async move {
-            if let Some(ips) = inner.from_hosts(&host) {
+            if let Some(ips) = inner.lookup_hosts(&host) {
                 tracing::debug!(%host, "resolved from /etc/hosts");
                 return Ok(addrs(ips));
             }
@@ -92,10 +95,13 @@ impl Resolve for HostsFirst {
                 path: "/etc/resolv.conf".into(),
                 reason,
             })?;
-            let found = resolver.lookup_ip(host.as_str()).await.map_err(|e| DnsError::Lookup {
-                host: host.clone(),
-                reason: e.to_string(),
-            })?;
+            let found = resolver
+                .lookup_ip(host.as_str())
+                .await
+                .map_err(|e| DnsError::Lookup {
+                    host: host.clone(),
+                    reason: e.to_string(),
+                })?;
             Ok(addrs(found.iter().collect()))
         })
     }
@@ -131,7 +137,9 @@ mod tests {
 
     #[test]
     fn parses_hosts_with_aliases_and_comments() {
-        let map = parse_hosts("127.0.0.1 localhost\n# x\n10.0.0.5 Docker registry.test # svc\n::1 registry.test\nbad line\n");
+        let map = parse_hosts(
+            "127.0.0.1 localhost\n# x\n10.0.0.5 Docker registry.test # svc\n::1 registry.test\nbad line\n",
+        );
         assert_eq!(map["docker"], vec!["10.0.0.5".parse::<IpAddr>().unwrap()]);
         assert_eq!(map["registry.test"].len(), 2);
         assert!(!map.contains_key("bad"));

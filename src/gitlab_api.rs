@@ -33,12 +33,20 @@ pub enum SelfInfo {
 }
 
 pub async fn token_self(http: &Http, api_url: &str, secret: &Secret) -> SelfInfo {
-    let url = format!("{}/personal_access_tokens/self", api_url.trim_end_matches('/'));
-    match http.get(&url, Credential::PrivateToken(secret), false).await {
+    let url = format!(
+        "{}/personal_access_tokens/self",
+        api_url.trim_end_matches('/')
+    );
+    match http
+        .get(&url, Credential::PrivateToken(secret), false)
+        .await
+    {
         Ok(reply) => match reply.status {
             200 => match serde_json::from_slice::<TokenInfo>(&reply.body) {
                 Ok(info) => SelfInfo::Token(info),
-                Err(e) => SelfInfo::Unreachable(format!("{url} answered 200 with unexpected JSON: {e}")),
+                Err(e) => {
+                    SelfInfo::Unreachable(format!("{url} answered 200 with unexpected JSON: {e}"))
+                }
             },
             401 => SelfInfo::Refused(api_message(&reply.body)),
             400 | 403 | 404 => SelfInfo::NotApplicable(api_message(&reply.body)),
@@ -77,6 +85,9 @@ mod tests {
     fn reads_gitlab_api_errors() {
         let revoked = br#"{"error":"invalid_token","error_description":"Token was revoked. You have to re-authorize from the user."}"#;
         assert!(api_message(revoked).starts_with("Token was revoked"));
-        assert_eq!(api_message(br#"{"message":"401 Unauthorized"}"#), "401 Unauthorized");
+        assert_eq!(
+            api_message(br#"{"message":"401 Unauthorized"}"#),
+            "401 Unauthorized"
+        );
     }
 }

@@ -23,7 +23,10 @@ pub struct Endpoint {
 /// How the registry wants clients to authenticate.
 #[derive(Debug, Clone)]
 pub enum Auth {
-    Bearer { realm: Url, service: Option<String> },
+    Bearer {
+        realm: Url,
+        service: Option<String>,
+    },
     Basic,
     /// `/v2/` answered 200 without credentials.
     Open,
@@ -58,7 +61,11 @@ pub fn plain_http_allowed(registry: &Registry, insecure: bool) -> bool {
 }
 
 /// `GET /v2/`: settles the scheme and reads the challenge.
-pub async fn ping(http: &Http, registry: &Registry, insecure: bool) -> Result<(Endpoint, Auth), PingError> {
+pub async fn ping(
+    http: &Http,
+    registry: &Registry,
+    insecure: bool,
+) -> Result<(Endpoint, Auth), PingError> {
     let host = registry.host_port();
     let may_use_http = plain_http_allowed(registry, insecure);
     let schemes: &[Scheme] = match registry.explicit_scheme() {
@@ -79,7 +86,10 @@ pub async fn ping(http: &Http, registry: &Registry, insecure: bool) -> Result<(E
             Scheme::Https => format!("https://{host}"),
             Scheme::Http => format!("http://{host}"),
         };
-        match http.get(&format!("{base}/v2/"), Credential::None, false).await {
+        match http
+            .get(&format!("{base}/v2/"), Credential::None, false)
+            .await
+        {
             Ok(reply) => {
                 let auth = read_challenge(&reply, registry, insecure)?;
                 return Ok((Endpoint { base, scheme }, auth));
@@ -101,7 +111,10 @@ fn read_challenge(reply: &Reply, registry: &Registry, insecure: bool) -> Result<
         300..=399 => {
             return Err(PingError::Protocol(format!(
                 "{registry} answered /v2/ with a redirect to {}; use that host as --registry",
-                reply.header("location").map(|l| sanitize(l, 200)).unwrap_or_default()
+                reply
+                    .header("location")
+                    .map(|l| sanitize(l, 200))
+                    .unwrap_or_default()
             )));
         }
         status => {
@@ -112,7 +125,8 @@ fn read_challenge(reply: &Reply, registry: &Registry, insecure: bool) -> Result<
     }
     let mut basic = false;
     for header in reply.headers_all("www-authenticate") {
-        let challenges = challenge::parse(header).map_err(|e| PingError::Protocol(format!("{registry}: {e}")))?;
+        let challenges = challenge::parse(header)
+            .map_err(|e| PingError::Protocol(format!("{registry}: {e}")))?;
         for c in challenges {
             match c.scheme.as_str() {
                 "bearer" => {
@@ -144,8 +158,12 @@ fn read_challenge(reply: &Reply, registry: &Registry, insecure: bool) -> Result<
 /// The realm receives credentials: it must be HTTPS unless it is loopback or the user
 /// said `--insecure`.
 fn checked_realm(realm: &str, insecure: bool) -> Result<Url, PingError> {
-    let url = Url::parse(realm)
-        .map_err(|e| PingError::Protocol(format!("the token realm '{}' is not a URL: {e}", sanitize(realm, 200))))?;
+    let url = Url::parse(realm).map_err(|e| {
+        PingError::Protocol(format!(
+            "the token realm '{}' is not a URL: {e}",
+            sanitize(realm, 200)
+        ))
+    })?;
     match url.scheme() {
         "https" => Ok(url),
         "http" => {
@@ -159,7 +177,9 @@ fn checked_realm(realm: &str, insecure: bool) -> Result<Url, PingError> {
                 )))
             }
         }
-        other => Err(PingError::Protocol(format!("the token realm uses unsupported scheme '{other}'"))),
+        other => Err(PingError::Protocol(format!(
+            "the token realm uses unsupported scheme '{other}'"
+        ))),
     }
 }
 
@@ -199,7 +219,10 @@ pub async fn request_token(
     }
     // Pushing to a new path sometimes gets a spurious 404 under concurrency; retry it.
     let retry_404 = scope.is_some_and(|s| s.contains("push"));
-    let reply = match http.get(url.as_str(), Credential::Basic(username, secret), retry_404).await {
+    let reply = match http
+        .get(url.as_str(), Credential::Basic(username, secret), retry_404)
+        .await
+    {
         Ok(reply) => reply,
         Err(e) => return TokenReply::Net(e),
     };
@@ -207,7 +230,9 @@ pub async fn request_token(
         200 => match token_from_body(&reply.body) {
             Ok(token) => match Claims::decode(&token) {
                 Ok(claims) => TokenReply::Granted(claims),
-                Err(e) => TokenReply::Broken(format!("{realm} answered 200 with an unreadable token: {e}")),
+                Err(e) => TokenReply::Broken(format!(
+                    "{realm} answered 200 with an unreadable token: {e}"
+                )),
             },
             Err(e) => TokenReply::Broken(format!("{realm} answered 200 without a token: {e}")),
         },
@@ -230,9 +255,18 @@ pub async fn request_token(
 }
 
 /// `GET /v2/` with Basic credentials, for registries that use Basic auth.
-pub async fn basic_login(http: &Http, endpoint: &Endpoint, username: &str, secret: &Secret) -> Result<bool, NetError> {
+pub async fn basic_login(
+    http: &Http,
+    endpoint: &Endpoint,
+    username: &str,
+    secret: &Secret,
+) -> Result<bool, NetError> {
     let reply = http
-        .get(&format!("{}/v2/", endpoint.base), Credential::Basic(username, secret), false)
+        .get(
+            &format!("{}/v2/", endpoint.base),
+            Credential::Basic(username, secret),
+            false,
+        )
         .await?;
     Ok(reply.status == 200)
 }
@@ -284,7 +318,8 @@ mod tests {
 
     #[test]
     fn gitlab_error_bodies_read_like_docker() {
-        let denied = br#"{"errors":[{"code":"DENIED","message":"access forbidden"}],"http_status":403}"#;
+        let denied =
+            br#"{"errors":[{"code":"DENIED","message":"access forbidden"}],"http_status":403}"#;
         assert_eq!(error_message(denied), "denied: access forbidden");
         assert_eq!(
             error_message(b"Too many failed authentication attempts from this IP"),
@@ -308,7 +343,10 @@ mod tests {
     #[test]
     fn token_body_forms() {
         assert_eq!(token_from_body(br#"{"token":"a.b.c"}"#).unwrap(), "a.b.c");
-        assert_eq!(token_from_body(br#"{"access_token":"a.b.c"}"#).unwrap(), "a.b.c");
+        assert_eq!(
+            token_from_body(br#"{"access_token":"a.b.c"}"#).unwrap(),
+            "a.b.c"
+        );
         assert!(token_from_body(b"{}").is_err());
         assert!(token_from_body(b"<html>").is_err());
     }

@@ -161,7 +161,12 @@ impl Http {
     /// and 5xx; `retry_404` adds 404, which GitLab's token endpoint sometimes answers to
     /// concurrent first pushes. 401 and 403 are never repeated: GitLab bans an address
     /// after repeated bad credentials.
-    pub async fn get(&self, url: &str, credential: Credential<'_>, retry_404: bool) -> Result<Reply, NetError> {
+    pub async fn get(
+        &self,
+        url: &str,
+        credential: Credential<'_>,
+        retry_404: bool,
+    ) -> Result<Reply, NetError> {
         let started = Instant::now();
         let mut attempt = 1;
         loop {
@@ -172,7 +177,9 @@ impl Http {
                     retry_after(reply).unwrap_or_else(|| self.retry.delay(attempt))
                 }
                 Ok(_) => return result,
-                Err(e) if matches!(e.kind, NetErrorKind::Connect | NetErrorKind::Timeout) => self.retry.delay(attempt),
+                Err(e) if matches!(e.kind, NetErrorKind::Connect | NetErrorKind::Timeout) => {
+                    self.retry.delay(attempt)
+                }
                 Err(_) => return result,
             };
             let out_of_time = started.elapsed() + wait > self.retry.budget;
@@ -183,8 +190,14 @@ impl Http {
                 return result;
             }
             match &result {
-                Ok(reply) => tracing::info!(status = reply.status, wait_ms = wait.as_millis() as u64, "retrying"),
-                Err(e) => tracing::info!(error = %e.reason, wait_ms = wait.as_millis() as u64, "retrying"),
+                Ok(reply) => tracing::info!(
+                    status = reply.status,
+                    wait_ms = wait.as_millis() as u64,
+                    "retrying"
+                ),
+                Err(e) => {
+                    tracing::info!(error = %e.reason, wait_ms = wait.as_millis() as u64, "retrying")
+                }
             }
             tokio::time::sleep(wait).await;
             attempt += 1;
@@ -195,12 +208,15 @@ impl Http {
         let mut request = self.client.get(url);
         match credential {
             Credential::None => {}
-            Credential::Basic(user, secret) => request = request.basic_auth(user, Some(secret.expose())),
+            Credential::Basic(user, secret) => {
+                request = request.basic_auth(user, Some(secret.expose()))
+            }
             Credential::PrivateToken(secret) => {
                 let mut value = HeaderValue::from_str(secret.expose()).map_err(|_| NetError {
                     url: url.into(),
                     kind: NetErrorKind::Other,
-                    reason: "the token contains characters that cannot travel in an HTTP header".into(),
+                    reason: "the token contains characters that cannot travel in an HTTP header"
+                        .into(),
                 })?;
                 value.set_sensitive(true);
                 request = request.header("PRIVATE-TOKEN", value);
@@ -209,7 +225,10 @@ impl Http {
         let mut response = request.send().await.map_err(|e| classify(url, &e))?;
         let status = response.status().as_u16();
         let headers = std::mem::take(response.headers_mut());
-        if response.content_length().is_some_and(|n| n > MAX_BODY as u64) {
+        if response
+            .content_length()
+            .is_some_and(|n| n > MAX_BODY as u64)
+        {
             return Err(too_large(url));
         }
         let mut body = Vec::new();
@@ -219,7 +238,11 @@ impl Http {
             }
             body.extend_from_slice(&chunk);
         }
-        Ok(Reply { status, headers, body })
+        Ok(Reply {
+            status,
+            headers,
+            body,
+        })
     }
 }
 
@@ -227,7 +250,10 @@ fn too_large(url: &str) -> NetError {
     NetError {
         url: url.into(),
         kind: NetErrorKind::TooLarge,
-        reason: format!("the answer is larger than {} KiB; not a registry or GitLab reply", MAX_BODY / 1024),
+        reason: format!(
+            "the answer is larger than {} KiB; not a registry or GitLab reply",
+            MAX_BODY / 1024
+        ),
     }
 }
 
@@ -261,16 +287,17 @@ fn classify(url: &str, err: &reqwest::Error) -> NetError {
                     rustls::Error::InvalidCertificate(rustls::CertificateError::UnknownIssuer) => {
                         NetErrorKind::UnknownIssuer
                     }
-                    rustls::Error::InvalidMessage(_) | rustls::Error::InappropriateMessage { .. } => {
-                        NetErrorKind::HttpOnHttps
-                    }
+                    rustls::Error::InvalidMessage(_)
+                    | rustls::Error::InappropriateMessage { .. } => NetErrorKind::HttpOnHttps,
                     _ => NetErrorKind::Tls,
                 };
                 reason = format!("TLS: {tls}");
             } else if let Some(dns) = candidate.downcast_ref::<DnsError>() {
                 kind = NetErrorKind::Dns;
                 reason = dns.to_string();
-            } else if kind != NetErrorKind::Timeout && candidate.downcast_ref::<std::io::Error>().is_some() {
+            } else if kind != NetErrorKind::Timeout
+                && candidate.downcast_ref::<std::io::Error>().is_some()
+            {
                 reason = candidate.to_string();
             }
         }

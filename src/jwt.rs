@@ -45,11 +45,14 @@ impl Claims {
     /// Decodes the payload (the middle part) of a compact JWT.
     pub fn decode(token: &str) -> Result<Claims, JwtError> {
         let mut parts = token.split('.');
-        let (Some(_), Some(payload), Some(_), None) = (parts.next(), parts.next(), parts.next(), parts.next())
+        let (Some(_), Some(payload), Some(_), None) =
+            (parts.next(), parts.next(), parts.next(), parts.next())
         else {
             return Err(JwtError::Shape);
         };
-        let bytes = URL_SAFE_ANY_PADDING.decode(payload).map_err(|_| JwtError::Base64)?;
+        let bytes = URL_SAFE_ANY_PADDING
+            .decode(payload)
+            .map_err(|_| JwtError::Base64)?;
         serde_json::from_slice(&bytes).map_err(|e| JwtError::Json(e.to_string()))
     }
 
@@ -70,13 +73,17 @@ impl Claims {
     /// `exp - iat` in whole seconds, when both are present and sane.
     pub fn lifetime_seconds(&self) -> Option<u64> {
         match (self.iat, self.exp) {
-            (Some(iat), Some(exp)) if exp >= iat && (exp - iat) < 1e12 => Some((exp - iat).round() as u64),
+            (Some(iat), Some(exp)) if exp >= iat && (exp - iat) < 1e12 => {
+                Some((exp - iat).round() as u64)
+            }
             _ => None,
         }
     }
 
     pub fn expires_at(&self) -> Option<u64> {
-        self.exp.filter(|e| *e >= 0.0 && *e < 1e12).map(|e| e as u64)
+        self.exp
+            .filter(|e| *e >= 0.0 && *e < 1e12)
+            .map(|e| e as u64)
     }
 }
 
@@ -86,7 +93,10 @@ mod tests {
     use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 
     fn token(payload: &str) -> String {
-        format!("eyJhbGciOiJSUzI1NiJ9.{}.c2ln", URL_SAFE_NO_PAD.encode(payload))
+        format!(
+            "eyJhbGciOiJSUzI1NiJ9.{}.c2ln",
+            URL_SAFE_NO_PAD.encode(payload)
+        )
     }
 
     #[test]
@@ -113,7 +123,10 @@ mod tests {
         assert_eq!(Claims::decode("a.b"), Err(JwtError::Shape));
         assert_eq!(Claims::decode("a.b.c.d"), Err(JwtError::Shape));
         assert_eq!(Claims::decode("a.!!!.c"), Err(JwtError::Base64));
-        assert!(matches!(Claims::decode(&token("[1]")), Err(JwtError::Json(_))));
+        assert!(matches!(
+            Claims::decode(&token("[1]")),
+            Err(JwtError::Json(_))
+        ));
         let c = Claims::decode(&token(r#"{"iat":10,"exp":5}"#)).unwrap();
         assert_eq!(c.lifetime_seconds(), None);
     }

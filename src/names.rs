@@ -196,7 +196,9 @@ impl Repository {
             return Err(NameError::Whitespace);
         }
         if input.contains("://") {
-            return Err(NameError::Scheme(input.split("://").next().unwrap_or("").into()));
+            return Err(NameError::Scheme(
+                input.split("://").next().unwrap_or("").into(),
+            ));
         }
         let without_digest = input.split('@').next().unwrap_or(input);
         let mut path = strip_registry_prefix(without_digest, registry)?;
@@ -323,7 +325,11 @@ mod tests {
         for l in ["127.0.0.1:5000", "localhost", "[::1]:80", "127.9.9.9"] {
             assert!(Registry::parse(l).unwrap().is_loopback(), "{l}");
         }
-        assert!(!Registry::parse("registry.example.com").unwrap().is_loopback());
+        assert!(
+            !Registry::parse("registry.example.com")
+                .unwrap()
+                .is_loopback()
+        );
     }
 
     #[test]
@@ -331,11 +337,29 @@ mod tests {
         let r = Registry::parse("reg.example.com:5050").unwrap();
         let p = |s| Repository::parse(s, Some(&r)).map(|x| x.0);
         assert_eq!(p("Group/App").unwrap(), "group/app");
-        assert_eq!(p("reg.example.com:5050/group/app:latest").unwrap(), "group/app");
+        assert_eq!(
+            p("reg.example.com:5050/group/app:latest").unwrap(),
+            "group/app"
+        );
         assert_eq!(p("group/app@sha256:abc").unwrap(), "group/app");
-        assert_eq!(p("group/my_app__x/a-b--c.d").unwrap(), "group/my_app__x/a-b--c.d");
-        assert!(matches!(p("other.example.com/group/app"), Err(NameError::OtherRegistry(..))));
-        for bad in ["", "group/../app", "group//app", "/group", "group/app/", "a b", "g/.x", "g/a___b"] {
+        assert_eq!(
+            p("group/my_app__x/a-b--c.d").unwrap(),
+            "group/my_app__x/a-b--c.d"
+        );
+        assert!(matches!(
+            p("other.example.com/group/app"),
+            Err(NameError::OtherRegistry(..))
+        ));
+        for bad in [
+            "",
+            "group/../app",
+            "group//app",
+            "/group",
+            "group/app/",
+            "a b",
+            "g/.x",
+            "g/a___b",
+        ] {
             assert!(p(bad).is_err(), "{bad:?} was accepted");
         }
     }

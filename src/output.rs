@@ -141,7 +141,11 @@ fn candidate_json(a: &Assessed) -> Value {
         let obj = v.as_object_mut().expect("built as an object");
         obj.insert(
             "granted".into(),
-            json!(live.granted.as_ref().map(|g| g.iter().map(|x| x.as_str()).collect::<Vec<_>>())),
+            json!(
+                live.granted
+                    .as_ref()
+                    .map(|g| g.iter().map(|x| x.as_str()).collect::<Vec<_>>())
+            ),
         );
         if let Some(secs) = live.lifetime_seconds {
             obj.insert("token_lifetime_seconds".into(), json!(secs));
@@ -165,7 +169,10 @@ fn candidate_json(a: &Assessed) -> Value {
 /// The plan as a table; `live` adds the granted actions and token lifetime.
 pub fn plan_text(plan: &Plan, live: bool) -> String {
     let mut out = String::new();
-    let repository = plan.repository.as_ref().map_or("(unknown)".to_string(), |r| r.to_string());
+    let repository = plan
+        .repository
+        .as_ref()
+        .map_or("(unknown)".to_string(), |r| r.to_string());
     out.push_str(&format!("registry:   {}\n", plan.registry));
     out.push_str(&format!("repository: {repository}\n"));
     out.push_str(&format!("intent:     {}\n", plan.intent.as_str()));
@@ -198,8 +205,14 @@ pub fn plan_text(plan: &Plan, live: bool) -> String {
         let mut row = vec![c.kind.to_string(), c.source.clone(), c.username.clone()];
         if live {
             let l = a.live.as_ref();
-            row.push(l.and_then(|l| l.granted.as_deref()).map_or("-".into(), join_actions));
-            row.push(l.and_then(|l| l.lifetime_seconds).map_or("-".into(), duration));
+            row.push(
+                l.and_then(|l| l.granted.as_deref())
+                    .map_or("-".into(), join_actions),
+            );
+            row.push(
+                l.and_then(|l| l.lifetime_seconds)
+                    .map_or("-".into(), duration),
+            );
         } else {
             row.push(c.scopes.as_ref().map_or("unknown".into(), |s| {
                 s.iter().map(|x| x.as_str()).collect::<Vec<_>>().join(",")
@@ -213,7 +226,12 @@ pub fn plan_text(plan: &Plan, live: bool) -> String {
     let notes: Vec<String> = plan
         .candidates
         .iter()
-        .flat_map(|a| a.candidate.notes.iter().map(move |n| format!("  {}: {n}", a.candidate.source)))
+        .flat_map(|a| {
+            a.candidate
+                .notes
+                .iter()
+                .map(move |n| format!("  {}: {n}", a.candidate.source))
+        })
         .collect();
     if !notes.is_empty() {
         out.push_str("\nnotes:\n");

@@ -49,7 +49,13 @@ impl Plan {
                     && a.candidate.username == candidate.username
                     && a.candidate.secret == candidate.secret
             });
-            let (usable, reason) = offline_verdict(&candidate, same_as.map(|i| &assessed[i].candidate), &registry, intent, use_kind);
+            let (usable, reason) = offline_verdict(
+                &candidate,
+                same_as.map(|i| &assessed[i].candidate),
+                &registry,
+                intent,
+                use_kind,
+            );
             assessed.push(Assessed {
                 candidate,
                 usable,
@@ -118,7 +124,10 @@ impl Plan {
         // Duplicates share their twin's result.
         for i in 0..self.candidates.len() {
             if let Some(twin) = self.candidates[i].same_as {
-                let granted = self.candidates[twin].live.as_ref().and_then(|l| l.granted.clone());
+                let granted = self.candidates[twin]
+                    .live
+                    .as_ref()
+                    .and_then(|l| l.granted.clone());
                 if let Some(g) = granted {
                     self.candidates[i].live = Some(Verification::shared(g));
                 }
@@ -145,7 +154,11 @@ impl Plan {
     /// The one line that says what is used and why.
     pub fn explain(&self) -> String {
         let Some(a) = self.chosen() else {
-            return format!("no credential can {} {}", self.intent.as_str(), self.target());
+            return format!(
+                "no credential can {} {}",
+                self.intent.as_str(),
+                self.target()
+            );
         };
         let c = &a.candidate;
         let mut line = format!(
@@ -158,7 +171,10 @@ impl Plan {
             a.reason
         );
         if let Some(secs) = a.live.as_ref().and_then(|l| l.lifetime_seconds) {
-            line.push_str(&format!("; registry tokens live {}", crate::output::duration(secs)));
+            line.push_str(&format!(
+                "; registry tokens live {}",
+                crate::output::duration(secs)
+            ));
         }
         line.push_str(&format!("; {}", c.kind.merit()));
         line
@@ -175,7 +191,11 @@ impl Plan {
     /// The exit status of a plan that chose nothing: 3 when nothing could be tried,
     /// 4 when something was tried and refused, 5 when the registry could not be reached.
     pub fn failure_exit(&self) -> Exit {
-        let lives: Vec<&Verification> = self.candidates.iter().filter_map(|a| a.live.as_ref()).collect();
+        let lives: Vec<&Verification> = self
+            .candidates
+            .iter()
+            .filter_map(|a| a.live.as_ref())
+            .collect();
         if lives.is_empty() {
             Exit::NoCredential
         } else if lives.iter().all(|l| l.outcome == Outcome::Unreachable) {
@@ -206,7 +226,10 @@ fn offline_verdict(
         return (false, problem.clone());
     }
     if let Some(owner) = c.registry.as_ref().filter(|r| !r.same_as(registry)) {
-        return (false, format!("belongs to {owner} (CI_REGISTRY), not {registry}"));
+        return (
+            false,
+            format!("belongs to {owner} (CI_REGISTRY), not {registry}"),
+        );
     }
     if let Some(twin) = twin {
         return (

@@ -119,8 +119,13 @@ impl ServerCertVerifier for LazyVerifier {
         ocsp_response: &[u8],
         now: UnixTime,
     ) -> Result<ServerCertVerified, rustls::Error> {
-        self.verifier()?
-            .verify_server_cert(end_entity, intermediates, server_name, ocsp_response, now)
+        self.verifier()?.verify_server_cert(
+            end_entity,
+            intermediates,
+            server_name,
+            ocsp_response,
+            now,
+        )
     }
 
     fn verify_tls12_signature(
@@ -165,8 +170,17 @@ mod tests {
     #[test]
     fn reads_a_pem_bundle_and_refuses_garbage() {
         let pem = include_bytes!("../tests/fixtures/test-ca.crt");
-        assert_eq!(ExtraCa::from_pem("--ca-file", pem, "x").unwrap().certs.len(), 1);
+        assert_eq!(
+            ExtraCa::from_pem("--ca-file", pem, "x")
+                .unwrap()
+                .certs
+                .len(),
+            1
+        );
         let err = ExtraCa::from_pem("--ca-file", b"not a certificate", "x.pem").unwrap_err();
-        assert_eq!(err.to_string(), "--ca-file: no PEM certificate found in x.pem");
+        assert_eq!(
+            err.to_string(),
+            "--ca-file: no PEM certificate found in x.pem"
+        );
     }
 }

@@ -200,7 +200,10 @@ fn dotenv(text: &str) -> Result<Vec<(String, FileVariable)>, String> {
             .iter()
             .find_map(|q| value.strip_prefix(*q).and_then(|v| v.strip_suffix(*q)))
             .unwrap_or(value);
-        out.push((key.trim().to_string(), FileVariable::Value(value.to_string())));
+        out.push((
+            key.trim().to_string(),
+            FileVariable::Value(value.to_string()),
+        ));
     }
     Ok(out)
 }
@@ -238,7 +241,10 @@ mod tests {
     #[test]
     fn bad_values_are_named() {
         use std::os::unix::ffi::OsStringExt;
-        let env = [(OsString::from("CI_JOB_TOKEN"), OsString::from_vec(vec![0xff, 0xfe]))];
+        let env = [(
+            OsString::from("CI_JOB_TOKEN"),
+            OsString::from_vec(vec![0xff, 0xfe]),
+        )];
         let vars = Vars::load(env, None).unwrap();
         assert_eq!(
             vars.get("CI_JOB_TOKEN").unwrap_err().to_string(),

@@ -111,7 +111,12 @@ pub async fn verify_all(
     results
 }
 
-async fn verify_one(http: &Http, session: &Session, target: &Target, c: &Candidate) -> Verification {
+async fn verify_one(
+    http: &Http,
+    session: &Session,
+    target: &Target,
+    c: &Candidate,
+) -> Verification {
     let mut api_info = None;
     if c.kind == Kind::AccessToken
         && let Some(api) = &target.api_url
@@ -123,19 +128,33 @@ async fn verify_one(http: &Http, session: &Session, target: &Target, c: &Candida
     }
     let mut v = match &session.auth {
         Auth::Open => Verification::new(Outcome::Accepted, "the registry asks for no credentials"),
-        Auth::Basic => match handshake::basic_login(http, &session.endpoint, &c.username, &c.secret).await {
-            Ok(true) => Verification::new(
-                Outcome::Accepted,
-                "accepted (the registry uses Basic auth, which does not say what is allowed)",
-            ),
-            Ok(false) => Verification::new(Outcome::Rejected, "the registry refused the credential (Basic auth)"),
-            Err(e) => Verification::new(Outcome::Unreachable, e.to_string()),
-        },
+        Auth::Basic => {
+            match handshake::basic_login(http, &session.endpoint, &c.username, &c.secret).await {
+                Ok(true) => Verification::new(
+                    Outcome::Accepted,
+                    "accepted (the registry uses Basic auth, which does not say what is allowed)",
+                ),
+                Ok(false) => Verification::new(
+                    Outcome::Rejected,
+                    "the registry refused the credential (Basic auth)",
+                ),
+                Err(e) => Verification::new(Outcome::Unreachable, e.to_string()),
+            }
+        }
         Auth::Bearer { realm, service } => {
-            let scope = target.repository.as_ref().map(|r| target.intent.scope_for(r.as_str()));
-            let reply =
-                handshake::request_token(http, realm, service.as_deref(), scope.as_deref(), &c.username, &c.secret)
-                    .await;
+            let scope = target
+                .repository
+                .as_ref()
+                .map(|r| target.intent.scope_for(r.as_str()));
+            let reply = handshake::request_token(
+                http,
+                realm,
+                service.as_deref(),
+                scope.as_deref(),
+                &c.username,
+                &c.secret,
+            )
+            .await;
             judge(reply, c, target, realm.as_str(), api_info.as_ref())
         }
     };
@@ -182,10 +201,18 @@ async fn introspect(http: &Http, api: &str, c: &Candidate, intent: Intent) -> In
                 Outcome::Granted,
                 format!(
                     "the access token's scopes are {} (GitLab API); {} needs {}: create a token with read_registry{}",
-                    if info.scopes.is_empty() { "none".into() } else { info.scopes.join(",") },
+                    if info.scopes.is_empty() {
+                        "none".into()
+                    } else {
+                        info.scopes.join(",")
+                    },
                     intent.as_str(),
                     lacking.join(" and "),
-                    if intent == Intent::Push { " and write_registry" } else { "" }
+                    if intent == Intent::Push {
+                        " and write_registry"
+                    } else {
+                        ""
+                    }
                 ),
             );
             v.granted = Some(granted);
@@ -195,7 +222,9 @@ async fn introspect(http: &Http, api: &str, c: &Candidate, intent: Intent) -> In
         }
         SelfInfo::Refused(message) => Introspection::Stop(Verification::new(
             Outcome::Rejected,
-            format!("GitLab's API refused the access token: {message}; it is expired, revoked or wrong"),
+            format!(
+                "GitLab's API refused the access token: {message}; it is expired, revoked or wrong"
+            ),
         )),
         SelfInfo::NotApplicable(message) => {
             tracing::debug!(%message, "token introspection does not apply");
@@ -210,7 +239,11 @@ async fn introspect(http: &Http, api: &str, c: &Candidate, intent: Intent) -> In
 
 /// Whether the credential demonstrably has registry access, so that a 403 "access
 /// forbidden" can only mean the Authorization header was lost on the way.
-fn known_registry_access(c: &Candidate, target: &Target, api: Option<&gitlab_api::TokenInfo>) -> bool {
+fn known_registry_access(
+    c: &Candidate,
+    target: &Target,
+    api: Option<&gitlab_api::TokenInfo>,
+) -> bool {
     let running_job_token = target.mode == Mode::GitLabCi
         && matches!(c.kind, Kind::RegistryUser | Kind::JobToken)
         && c.username == JOB_TOKEN_USER;
@@ -253,8 +286,12 @@ fn judge(
                 ..Verification::new(Outcome::Granted, detail)
             }
         }
-        TokenReply::Unauthorized(message) => Verification::new(Outcome::Rejected, unauthorized(c, &message)),
-        TokenReply::Forbidden(message) => Verification::new(Outcome::Rejected, forbidden(c, target, &message, api)),
+        TokenReply::Unauthorized(message) => {
+            Verification::new(Outcome::Rejected, unauthorized(c, &message))
+        }
+        TokenReply::Forbidden(message) => {
+            Verification::new(Outcome::Rejected, forbidden(c, target, &message, api))
+        }
         TokenReply::Redirected(location) => Verification::new(
             Outcome::Rejected,
             format!(
@@ -288,7 +325,12 @@ fn unauthorized(c: &Candidate, message: &str) -> String {
     format!("{why} (GitLab said: {})", first_sentence(message))
 }
 
-fn forbidden(c: &Candidate, target: &Target, message: &str, api: Option<&gitlab_api::TokenInfo>) -> String {
+fn forbidden(
+    c: &Candidate,
+    target: &Target,
+    message: &str,
+    api: Option<&gitlab_api::TokenInfo>,
+) -> String {
     let lower = message.to_ascii_lowercase();
     if lower.contains("too many failed") || lower.contains("too many distinct") {
         return format!(
@@ -304,20 +346,25 @@ fn forbidden(c: &Candidate, target: &Target, message: &str, api: Option<&gitlab_
         return format!("GitLab refused: {message}");
     }
     if known_registry_access(c, target, api) {
-        format!(
-            "GitLab answered 'access forbidden' to a credential that has registry access: the Authorization header is being lost on the way to /jwt/auth (a proxy in front of GitLab, or a redirect); check the proxy and the registry's token realm"
-        )
+        "GitLab answered 'access forbidden' to a credential that has registry access: the Authorization header is being lost on the way to /jwt/auth (a proxy in front of GitLab, or a redirect); check the proxy and the registry's token realm".to_string()
     } else {
-        format!(
-            "GitLab answered 'access forbidden': the credential has no registry scope at all (it needs read_registry, and write_registry to push), or a proxy in front of GitLab drops the Authorization header on the way to /jwt/auth"
-        )
+        "GitLab answered 'access forbidden': the credential has no registry scope at all (it needs read_registry, and write_registry to push), or a proxy in front of GitLab drops the Authorization header on the way to /jwt/auth".to_string()
     }
 }
 
 /// Too few actions: name what is missing and what would grant it.
-fn too_little(c: &Candidate, target: &Target, repository: &Repository, granted: &[Action]) -> String {
+fn too_little(
+    c: &Candidate,
+    target: &Target,
+    repository: &Repository,
+    granted: &[Action],
+) -> String {
     let missing = access::missing(granted, target.intent.actions());
-    let scopes: Vec<&str> = missing.iter().filter_map(Action::scope).map(Scope::as_str).collect();
+    let scopes: Vec<&str> = missing
+        .iter()
+        .filter_map(Action::scope)
+        .map(Scope::as_str)
+        .collect();
     let own = target.own_project.as_deref().is_none_or(|p| {
         let r = repository.as_str();
         r == p || r.starts_with(&format!("{p}/"))

@@ -51,7 +51,11 @@ impl Engine for AuthFileEngine {
             let Some(auths) = json.get_mut("auths").and_then(|a| a.as_object_mut()) else {
                 return (false, false);
             };
-            let removed = keys.iter().filter(|k| auths.remove(k.as_str()).is_some()).count() > 0;
+            let removed = keys
+                .iter()
+                .filter(|k| auths.remove(k.as_str()).is_some())
+                .count()
+                > 0;
             (removed, removed)
         })?)
     }

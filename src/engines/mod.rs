@@ -21,6 +21,9 @@ pub struct LoginRequest<'a> {
     pub secret: &'a Secret,
     /// The registry speaks plain HTTP (loopback or `--insecure`).
     pub plain_http: bool,
+    /// Secrets that must not reach a child process through its environment (every
+    /// candidate's, not only the one used): variables carrying them are removed.
+    pub scrub: &'a [Secret],
 }
 
 /// Where the credential went.
@@ -36,12 +39,21 @@ pub enum EngineError {
     Missing { program: String },
     /// The engine reached the registry, which refused the credential.
     #[error("{engine} login was refused: {output}")]
-    Refused { engine: &'static str, output: String },
+    Refused {
+        engine: &'static str,
+        output: String,
+    },
     /// The engine could not reach the registry.
     #[error("{engine} could not reach the registry: {output}")]
-    Unreachable { engine: &'static str, output: String },
+    Unreachable {
+        engine: &'static str,
+        output: String,
+    },
     #[error("{engine} failed: {output}")]
-    Failed { engine: &'static str, output: String },
+    Failed {
+        engine: &'static str,
+        output: String,
+    },
     #[error(transparent)]
     File(#[from] AuthFileError),
 }
@@ -84,7 +96,11 @@ pub struct Paths {
 }
 
 /// The engine for a choice; `auto` is the first CLI on PATH, else the auth file.
-pub fn select(choice: EngineChoice, paths: &Paths, retry: RetryPolicy) -> Result<Box<dyn Engine>, EngineError> {
+pub fn select(
+    choice: EngineChoice,
+    paths: &Paths,
+    retry: RetryPolicy,
+) -> Result<Box<dyn Engine>, EngineError> {
     let auth_file = || -> Result<Box<dyn Engine>, EngineError> {
         match &paths.docker_config_file {
             Some(path) => Ok(Box::new(AuthFileEngine::new(path.clone()))),

@@ -1,0 +1,90 @@
+//! The test bed shared by every integration test (`mod support;`): a GitLab
+//! emulator, a real registry trusting it, CI job environments, and the real
+//! docker and skopeo clients.
+#![allow(dead_code)]
+
+pub mod auth;
+pub mod docker;
+pub mod env;
+pub mod gitlab;
+pub mod http;
+pub mod image;
+pub mod jwt;
+pub mod registry;
+pub mod run;
+pub mod world;
+
+use std::path::PathBuf;
+
+// Not every test binary uses every re-export.
+#[allow(unused_imports)]
+pub use docker::docker_login;
+#[allow(unused_imports)]
+pub use gitlab::{Authorization, Fault, GitLab, LoggedRequest, Times};
+#[allow(unused_imports)]
+pub use image::{
+    Credentials, Skopeo, oci_image, skopeo_pull, skopeo_pull_docker_config, skopeo_push,
+    skopeo_push_docker_config,
+};
+#[allow(unused_imports)]
+pub use registry::Registry;
+#[allow(unused_imports)]
+pub use world::World;
+
+/// A file in `tests/fixtures`.
+pub fn fixture(name: &str) -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/fixtures")
+        .join(name)
+}
+
+/// An emulated GitLab and a real registry whose token realm is that GitLab.
+pub struct TestBed {
+    // Declared first so it is dropped first: the registry never outlives its realm.
+    registry: Registry,
+    gitlab: GitLab,
+}
+
+impl TestBed {
+    /// The standard world and a plain-HTTP registry.
+    pub fn start() -> TestBed {
+        TestBed::with_world(World::standard())
+    }
+
+    pub fn with_world(world: World) -> TestBed {
+        let gitlab = GitLab::start(world);
+        let registry = Registry::start(&gitlab.realm());
+        TestBed { registry, gitlab }
+    }
+
+    /// Like [`TestBed::with_world`], with the registry on HTTPS (leaf signed by `test-ca.crt`).
+    pub fn with_world_tls(world: World) -> TestBed {
+        let gitlab = GitLab::start(world);
+        let registry = Registry::start_tls(&gitlab.realm());
+        TestBed { registry, gitlab }
+    }
+
+    pub fn gitlab(&self) -> &GitLab {
+        &self.gitlab
+    }
+
+    pub fn registry(&self) -> &Registry {
+        &self.registry
+    }
+
+    /// The predefined variables of the running job on `project`.
+    pub fn ci_job_env(&self, project: &str) -> Vec<(String, String)> {
+        let world = self.gitlab.world();
+        env::gitlab_job(
+            &world,
+            self.gitlab.url(),
+            &self.registry.host_port(),
+            project,
+        )
+    }
+
+    /// What `gitlab-ci-local` would set for `project`, with or without `--registry`.
+    pub fn gitlab_ci_local_env(&self, project: &str, registry_flag: bool) -> Vec<(String, String)> {
+        env::gitlab_ci_local(self.gitlab.url(), project, registry_flag)
+    }
+}
