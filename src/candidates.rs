@@ -11,6 +11,16 @@ pub const JOB_TOKEN_USER: &str = "gitlab-ci-token";
 /// GitLab accepts any user name with an access token; this one says what it is.
 pub const ACCESS_TOKEN_USER: &str = "gitlab-token";
 
+/// Variables whose values are secrets wherever they appear (besides `--password-env`'s).
+pub const SECRET_VARIABLES: [&str; 6] = [
+    "CI_REGISTRY_PASSWORD",
+    "CI_JOB_TOKEN",
+    "CI_DEPLOY_PASSWORD",
+    "CI_DEPENDENCY_PROXY_PASSWORD",
+    "CI_BUILD_TOKEN",
+    "REGISTRY_PASSWORD",
+];
+
 /// Where the run happens, which changes what predefined variables mean.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Mode {

@@ -187,8 +187,8 @@ fn check(config: &Config) -> Result<Exit> {
 }
 
 fn login(config: &Config) -> Result<Exit> {
-    let engine =
-        engines::select(config.engine, &config.paths, config.net.retry).map_err(engine_failure)?;
+    let engine = engines::select(config.engine, &config.paths, &config.engine_policy)
+        .map_err(engine_failure)?;
     let rt_http = if config.verify {
         Some((
             runtime()?,
@@ -239,17 +239,11 @@ fn login_one(engine: &dyn Engine, plan: &Plan, scheme: Option<Scheme>) -> Result
         Some(s) => s == Scheme::Http,
         None => plan.registry.explicit_scheme() == Some(Scheme::Http),
     };
-    let scrub: Vec<_> = plan
-        .candidates
-        .iter()
-        .map(|a| a.candidate.secret.clone())
-        .collect();
     let request = LoginRequest {
         registry: &plan.registry,
         username: &chosen.candidate.username,
         secret: &chosen.candidate.secret,
         plain_http,
-        scrub: &scrub,
     };
     engine.login(&request).map_err(|e| {
         let mut f = engine_failure(e);
@@ -323,8 +317,8 @@ fn engine_failure(e: EngineError) -> Failure {
 }
 
 fn logout(config: &Config) -> Result<Exit> {
-    let engine =
-        engines::select(config.engine, &config.paths, config.net.retry).map_err(engine_failure)?;
+    let engine = engines::select(config.engine, &config.paths, &config.engine_policy)
+        .map_err(engine_failure)?;
     for target in &config.targets {
         let removed = engine.logout(&target.registry).map_err(engine_failure)?;
         config.printer.summary(&if removed {

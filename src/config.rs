@@ -2,13 +2,14 @@
 //! value is refused here, with the flag or variable named, before anything happens.
 
 use crate::access::{Intent, Kind};
-use crate::candidates::{Explicit, Mode};
+use crate::candidates::{Explicit, Mode, SECRET_VARIABLES};
 use crate::cli::{Cli, Command};
-use crate::engines::{EngineChoice, Paths};
+use crate::engines::{EngineChoice, Paths, RunPolicy};
 use crate::error::{Failure, Result};
 use crate::http::{NetSettings, RetryPolicy};
 use crate::names::{NameError, Registry, Repository};
 use crate::output::{Format, Printer};
+use crate::secret::Secret;
 use crate::tls::ExtraCa;
 use crate::vars::{VarError, Vars};
 use std::path::PathBuf;
@@ -29,6 +30,7 @@ pub struct Config {
     pub explicit: Explicit,
     pub engine: EngineChoice,
     pub paths: Paths,
+    pub engine_policy: RunPolicy,
     pub printer: Printer,
     pub verify: bool,
     pub insecure: bool,
@@ -89,6 +91,15 @@ impl Config {
                 crate::output::sanitize(&explicit.password_var, 40)
             )));
         }
+        let retry = RetryPolicy {
+            attempts: c.retries,
+            budget: c.retry_timeout,
+            ..RetryPolicy::default()
+        };
+        let engine_policy = RunPolicy {
+            retry,
+            scrub: secrets_in(&vars, &explicit.password_var),
+        };
         Ok(Config {
             command: cli.command.unwrap_or(Command::Login),
             intent,
@@ -99,6 +110,7 @@ impl Config {
             explicit,
             engine: EngineChoice::parse(&c.engine).expect("clap checked the value"),
             paths: paths(&vars, c.auth_file)?,
+            engine_policy,
             printer: Printer {
                 format: if c.format == "json" {
                     Format::Json
@@ -111,11 +123,7 @@ impl Config {
             insecure: c.insecure,
             net: NetSettings {
                 timeout: c.timeout.max(Duration::from_millis(1)),
-                retry: RetryPolicy {
-                    attempts: c.retries,
-                    budget: c.retry_timeout,
-                    ..RetryPolicy::default()
-                },
+                retry,
                 extra_cas,
             },
             min_token_lifetime: c.min_token_lifetime,
@@ -253,6 +261,18 @@ fn paths(vars: &Vars, auth_file: Option<PathBuf>) -> Result<Paths> {
         docker_config_file,
         docker_config_missing: "neither DOCKER_CONFIG nor HOME is set: pass --auth-file FILE",
     })
+}
+
+/// Every secret the run can see in its variables, to keep out of children's environments.
+fn secrets_in(vars: &Vars, password_var: &str) -> Vec<Secret> {
+    SECRET_VARIABLES
+        .iter()
+        .copied()
+        .chain([password_var])
+        .filter_map(|name| vars.get(name).ok().flatten())
+        .filter(|v| !v.is_empty())
+        .map(Secret::new)
+        .collect()
 }
 
 fn valid_var_name(name: &str) -> bool {

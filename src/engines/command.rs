@@ -2,8 +2,7 @@
 //! to the child's stdin, never its argv or environment, and the tool's own message is
 //! passed through with what it means.
 
-use super::{Engine, EngineError, LoginRequest, Stored};
-use crate::http::RetryPolicy;
+use super::{Engine, EngineError, LoginRequest, RunPolicy, Stored};
 use crate::names::Registry;
 use crate::output::sanitize;
 use crate::secret::Secret;
@@ -20,7 +19,7 @@ pub struct CommandEngine {
     pub logout_args: fn(&Registry) -> Vec<String>,
     /// Where the tool stores credentials, for the summary line.
     pub location: String,
-    pub retry: RetryPolicy,
+    pub policy: RunPolicy,
 }
 
 /// What a failed login's output means.
@@ -94,16 +93,16 @@ impl Engine for CommandEngine {
         let started = Instant::now();
         let mut attempt = 1;
         loop {
-            match self.run(&args, Some(request.secret), request.scrub) {
+            match self.run(&args, Some(request.secret)) {
                 Ok(()) => {
                     return Ok(Stored {
                         engine: self.name,
                         location: self.location.clone(),
                     });
                 }
-                Err((Failure::Transient, output)) if attempt < self.retry.attempts => {
-                    let wait = self.retry.delay(attempt);
-                    if started.elapsed() + wait > self.retry.budget {
+                Err((Failure::Transient, output)) if attempt < self.policy.retry.attempts => {
+                    let wait = self.policy.retry.delay(attempt);
+                    if started.elapsed() + wait > self.policy.retry.budget {
                         return Err(EngineError::Unreachable {
                             engine: self.name,
                             output,
@@ -140,7 +139,7 @@ impl Engine for CommandEngine {
     }
 
     fn logout(&self, registry: &Registry) -> Result<bool, EngineError> {
-        match self.run(&(self.logout_args)(registry), None, &[]) {
+        match self.run(&(self.logout_args)(registry), None) {
             Ok(()) => Ok(true),
             Err((_, output)) if output.to_ascii_lowercase().contains("not logged in") => Ok(false),
             Err((_, output)) => Err(EngineError::Failed {
@@ -154,15 +153,10 @@ impl Engine for CommandEngine {
 impl CommandEngine {
     /// Runs the tool; on failure returns what its output means and the output itself
     /// (cleaned of control characters and, as insurance, of the secret).
-    fn run(
-        &self,
-        args: &[String],
-        secret: Option<&Secret>,
-        scrub: &[Secret],
-    ) -> Result<(), (Failure, String)> {
+    fn run(&self, args: &[String], secret: Option<&Secret>) -> Result<(), (Failure, String)> {
         tracing::debug!(program = %self.program.display(), ?args, "running");
         let mut command = Command::new(&self.program);
-        for name in variables_carrying(scrub.iter().chain(secret)) {
+        for name in variables_carrying(self.policy.scrub.iter().chain(secret)) {
             command.env_remove(name);
         }
         let mut child = command
@@ -194,16 +188,36 @@ impl CommandEngine {
         if out.status.success() {
             return Ok(());
         }
-        let mut text = String::from_utf8_lossy(&out.stderr).into_owned();
-        text.push_str(&String::from_utf8_lossy(&out.stdout));
+        let mut text = tool_message(&out.stderr, &out.stdout);
         if let Some(secret) = secret.filter(|s| !s.is_empty()) {
             text = text.replace(secret.expose(), "<redacted>");
         }
         let text = match out.status.code() {
-            Some(code) => format!("{} (exit status {code})", sanitize(text.trim(), 2000)),
-            None => format!("{} (killed by a signal)", sanitize(text.trim(), 2000)),
+            Some(code) => format!("{text} (exit status {code})"),
+            None => format!("{text} (killed by a signal)"),
         };
         Err((classify(&text), text))
+    }
+}
+
+/// The tool's message without its own progress chatter (docker logs its HTTPS-to-HTTP
+/// fallback as `level=info` lines), continuation lines indented under ours.
+fn tool_message(stderr: &[u8], stdout: &[u8]) -> String {
+    let text = format!(
+        "{}{}",
+        String::from_utf8_lossy(stderr),
+        String::from_utf8_lossy(stdout)
+    );
+    let lines: Vec<String> = text
+        .lines()
+        .map(str::trim)
+        .filter(|l| !l.is_empty() && !l.contains("level=info") && !l.contains("level=debug"))
+        .map(|l| sanitize(l, 500))
+        .collect();
+    if lines.is_empty() {
+        "(no message)".into()
+    } else {
+        lines.join("\n    ")
     }
 }
 

@@ -2,10 +2,9 @@
 //! from the environment it inherits; without a daemon it logs in client-side, and it
 //! allows plain HTTP to loopback registries by itself.
 
-use super::{CommandEngine, EngineError, Paths};
-use crate::http::RetryPolicy;
+use super::{CommandEngine, EngineError, Paths, RunPolicy};
 
-pub fn docker(paths: &Paths, retry: RetryPolicy) -> Result<CommandEngine, EngineError> {
+pub fn docker(paths: &Paths, policy: &RunPolicy) -> Result<CommandEngine, EngineError> {
     Ok(CommandEngine {
         name: "docker",
         program: CommandEngine::find("docker")?,
@@ -23,6 +22,6 @@ pub fn docker(paths: &Paths, retry: RetryPolicy) -> Result<CommandEngine, Engine
             Some(path) => format!("{} (or its credential helper)", path.display()),
             None => "docker's credential store".into(),
         },
-        retry,
+        policy: policy.clone(),
     })
 }

@@ -21,9 +21,15 @@ pub struct LoginRequest<'a> {
     pub secret: &'a Secret,
     /// The registry speaks plain HTTP (loopback or `--insecure`).
     pub plain_http: bool,
-    /// Secrets that must not reach a child process through its environment (every
-    /// candidate's, not only the one used): variables carrying them are removed.
-    pub scrub: &'a [Secret],
+}
+
+/// How engines that are programs run.
+#[derive(Debug, Clone, Default)]
+pub struct RunPolicy {
+    pub retry: RetryPolicy,
+    /// Secrets that must not reach a child through its environment (every one the run
+    /// can see, not only the one used): variables carrying them are removed.
+    pub scrub: Vec<Secret>,
 }
 
 /// Where the credential went.
@@ -99,7 +105,7 @@ pub struct Paths {
 pub fn select(
     choice: EngineChoice,
     paths: &Paths,
-    retry: RetryPolicy,
+    policy: &RunPolicy,
 ) -> Result<Box<dyn Engine>, EngineError> {
     let auth_file = || -> Result<Box<dyn Engine>, EngineError> {
         match &paths.docker_config_file {
@@ -111,9 +117,9 @@ pub fn select(
         }
     };
     match choice {
-        EngineChoice::Docker => Ok(Box::new(docker::docker(paths, retry)?)),
+        EngineChoice::Docker => Ok(Box::new(docker::docker(paths, policy)?)),
         EngineChoice::AuthFile => auth_file(),
-        EngineChoice::Auto => match docker::docker(paths, retry) {
+        EngineChoice::Auto => match docker::docker(paths, policy) {
             Ok(engine) => Ok(Box::new(engine)),
             Err(EngineError::Missing { .. }) => auth_file(),
             Err(e) => Err(e),
