@@ -7,7 +7,7 @@ use crate::cli::{Cli, Command};
 use crate::engines::{EngineChoice, Paths, RunPolicy};
 use crate::error::{Failure, Result};
 use crate::http::{NetSettings, RetryPolicy};
-use crate::names::{NameError, Registry, Repository};
+use crate::names::{NameError, Registry, Repository, Scheme};
 use crate::output::{Format, Printer};
 use crate::secret::Secret;
 use crate::tls::ExtraCa;
@@ -54,7 +54,12 @@ impl Config {
         let c = cli.common;
         let mode = Mode::detect(&vars);
         let intent = if c.push { Intent::Push } else { Intent::Pull };
-        let targets = targets(&vars, c.registry.as_deref(), c.repository.as_deref())?;
+        let targets = targets(
+            &vars,
+            c.registry.as_deref(),
+            c.repository.as_deref(),
+            c.insecure,
+        )?;
         let mut warnings = vars.notes.clone();
         if vars.is_true("CI_DEBUG_TRACE") {
             warnings.push(
@@ -147,6 +152,7 @@ fn targets(
     vars: &Vars,
     registry_flag: Option<&str>,
     repository_flag: Option<&str>,
+    insecure: bool,
 ) -> Result<Vec<Target>> {
     let ci_registry = vars.setting("CI_REGISTRY")?;
     let registry = match (registry_flag, ci_registry) {
@@ -160,6 +166,11 @@ fn targets(
             ));
         }
     };
+    if registry.explicit_scheme() == Some(Scheme::Http) && !insecure && !registry.is_loopback() {
+        return Err(Failure::usage(format!(
+            "--registry http://{registry}: plain HTTP to a registry that is not a loopback address needs --insecure"
+        )));
+    }
     // CI_* defaults describe CI_REGISTRY's project; they do not apply to other registries.
     let ci_is_target = ci_registry
         .and_then(|ci| Registry::parse(ci).ok())
@@ -292,7 +303,12 @@ mod tests {
         registry: Option<&str>,
         repo: Option<&str>,
     ) -> Result<Vec<Target>> {
-        targets(&Vars::from_pairs(pairs.iter().copied()), registry, repo)
+        targets(
+            &Vars::from_pairs(pairs.iter().copied()),
+            registry,
+            repo,
+            false,
+        )
     }
 
     #[test]

@@ -74,6 +74,10 @@ impl Inner {
                 opts.ip_strategy = LookupIpStrategy::Ipv4thenIpv6;
                 // /etc/hosts was already consulted.
                 opts.use_hosts_file = ResolveHosts::Never;
+                // A dead nameserver should fail as a DNS error, well inside a request's
+                // timeout, rather than surface as a vague connect timeout.
+                opts.timeout = std::time::Duration::from_secs(2);
+                opts.attempts = 1;
                 builder.build().map_err(|e| e.to_string())
             })
             .as_ref()

@@ -76,32 +76,44 @@ pub async fn ping(
         }
         Some(Scheme::Http) => &[Scheme::Http],
         Some(Scheme::Https) => &[Scheme::Https],
-        // Like docker: HTTPS first, plain HTTP only where it is allowed.
-        None if may_use_http => &[Scheme::Https, Scheme::Http],
+        // A loopback registry is nearly always plain HTTP (a local registry container),
+        // and this request carries no credentials: try HTTP first.
+        None if registry.is_loopback() => &[Scheme::Http, Scheme::Https],
+        // Like docker for insecure registries: HTTPS first, then plain HTTP.
+        None if insecure => &[Scheme::Https, Scheme::Http],
         None => &[Scheme::Https],
     };
-    let mut last_error = None;
-    for &scheme in schemes {
+    let mut tried = schemes.iter().peekable();
+    while let Some(&scheme) = tried.next() {
         let base = match scheme {
             Scheme::Https => format!("https://{host}"),
             Scheme::Http => format!("http://{host}"),
         };
-        match http
+        let result = http
             .get(&format!("{base}/v2/"), Credential::None, false)
-            .await
-        {
-            Ok(reply) => {
-                let auth = read_challenge(&reply, registry, insecure)?;
-                return Ok((Endpoint { base, scheme }, auth));
-            }
-            Err(e) if matches!(e.kind, NetErrorKind::HttpOnHttps | NetErrorKind::Connect) => {
-                tracing::debug!(error = %e, "trying the next scheme");
-                last_error = Some(e);
-            }
-            Err(e) => return Err(e.into()),
+            .await;
+        if tried.peek().is_some() && speaks_the_other_scheme(&result, scheme) {
+            tracing::debug!(?scheme, "trying the other scheme");
+            continue;
         }
+        let reply = result?;
+        let auth = read_challenge(&reply, registry, insecure)?;
+        return Ok((Endpoint { base, scheme }, auth));
     }
-    Err(last_error.expect("at least one scheme was tried").into())
+    unreachable!("the last scheme always returns")
+}
+
+/// Whether an answer suggests the port speaks the other scheme: a TLS port answers
+/// plain HTTP with 400 (Go's servers) or drops it; a plain port fails a TLS hello.
+fn speaks_the_other_scheme(result: &Result<Reply, NetError>, tried: Scheme) -> bool {
+    match (tried, result) {
+        (Scheme::Http, Ok(reply)) => reply.status == 400,
+        (Scheme::Http, Err(e)) => !matches!(e.kind, NetErrorKind::Dns | NetErrorKind::Timeout),
+        (Scheme::Https, Err(e)) => {
+            matches!(e.kind, NetErrorKind::HttpOnHttps | NetErrorKind::Connect)
+        }
+        (Scheme::Https, Ok(_)) => false,
+    }
 }
 
 fn read_challenge(reply: &Reply, registry: &Registry, insecure: bool) -> Result<Auth, PingError> {

@@ -264,6 +264,31 @@ fn retry_after(reply: &Reply) -> Option<Duration> {
         .map(Duration::from_secs)
 }
 
+/// Every error below `err`, including the ones `io::Error::source` skips: it reports
+/// the wrapped error's source, not the wrapped error, and rustls errors arrive wrapped
+/// in two `io::Error` layers.
+fn causes(err: &reqwest::Error) -> Vec<&(dyn std::error::Error + 'static)> {
+    fn walk<'a>(
+        e: &'a (dyn std::error::Error + 'static),
+        out: &mut Vec<&'a (dyn std::error::Error + 'static)>,
+    ) {
+        out.push(e);
+        if let Some(inner) = e
+            .downcast_ref::<std::io::Error>()
+            .and_then(|io| io.get_ref())
+        {
+            walk(inner, out);
+        } else if let Some(next) = e.source() {
+            walk(next, out);
+        }
+    }
+    let mut out = Vec::new();
+    if let Some(first) = err.source() {
+        walk(first, &mut out);
+    }
+    out
+}
+
 /// Names the real cause of a transport error: reqwest wraps rustls and resolver errors
 /// several layers deep, and `io::Error::source` skips the error it wraps.
 fn classify(url: &str, err: &reqwest::Error) -> NetError {
@@ -275,33 +300,30 @@ fn classify(url: &str, err: &reqwest::Error) -> NetError {
         NetErrorKind::Other
     };
     let mut reason = err.to_string();
-    let mut cause: Option<&(dyn std::error::Error + 'static)> = err.source();
-    while let Some(e) = cause {
-        let inner = e
-            .downcast_ref::<std::io::Error>()
-            .and_then(|io| io.get_ref())
-            .map(|i| i as &(dyn std::error::Error + 'static));
-        for candidate in [Some(e), inner].into_iter().flatten() {
-            if let Some(tls) = candidate.downcast_ref::<rustls::Error>() {
-                kind = match tls {
-                    rustls::Error::InvalidCertificate(rustls::CertificateError::UnknownIssuer) => {
-                        NetErrorKind::UnknownIssuer
-                    }
-                    rustls::Error::InvalidMessage(_)
-                    | rustls::Error::InappropriateMessage { .. } => NetErrorKind::HttpOnHttps,
-                    _ => NetErrorKind::Tls,
-                };
-                reason = format!("TLS: {tls}");
-            } else if let Some(dns) = candidate.downcast_ref::<DnsError>() {
-                kind = NetErrorKind::Dns;
-                reason = dns.to_string();
-            } else if kind != NetErrorKind::Timeout
-                && candidate.downcast_ref::<std::io::Error>().is_some()
-            {
-                reason = candidate.to_string();
-            }
+    for cause in causes(err) {
+        if let Some(tls) = cause.downcast_ref::<rustls::Error>() {
+            kind = match tls {
+                rustls::Error::InvalidCertificate(rustls::CertificateError::UnknownIssuer) => {
+                    NetErrorKind::UnknownIssuer
+                }
+                rustls::Error::InvalidMessage(_) | rustls::Error::InappropriateMessage { .. } => {
+                    NetErrorKind::HttpOnHttps
+                }
+                _ => NetErrorKind::Tls,
+            };
+            reason = format!("TLS: {tls}");
+        } else if let Some(dns) = cause.downcast_ref::<DnsError>() {
+            kind = NetErrorKind::Dns;
+            reason = dns.to_string();
         }
-        cause = e.source();
+    }
+    if matches!(kind, NetErrorKind::Connect | NetErrorKind::Other)
+        && let Some(io) = causes(err)
+            .into_iter()
+            .rev()
+            .find_map(|c| c.downcast_ref::<std::io::Error>())
+    {
+        reason = io.to_string();
     }
     NetError {
         url: url.into(),
