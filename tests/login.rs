@@ -657,3 +657,58 @@ fn registry_spellings_are_normalised_and_nonsense_refused() {
         assert!(out.said().contains("--registry"), "{bad}: {}", out.said());
     }
 }
+
+#[test]
+fn quiet_verbose_and_rust_log() {
+    let bed = TestBed::start();
+    let quiet = ci_registry_login()
+        .envs(job_env(&bed, &[]))
+        .env("RUST_LOG", "")
+        .args(["check", "-q"])
+        .run()
+        .expect_code(0);
+    assert_eq!(quiet.stderr, "", "-q must leave stderr empty on success");
+    let verbose = ci_registry_login()
+        .envs(job_env(&bed, &[]))
+        .env("RUST_LOG", "")
+        .args(["check", "-v"])
+        .run()
+        .expect_code(0);
+    assert!(verbose.stderr.contains(" INFO "), "{}", verbose.stderr);
+    assert!(!verbose.stderr.contains(" DEBUG "), "-v is info, not debug");
+    let rust_log = ci_registry_login()
+        .envs(job_env(&bed, &[]))
+        .env("RUST_LOG", "ci_registry_login=debug")
+        .arg("check")
+        .run()
+        .expect_code(0);
+    assert!(rust_log.stderr.contains(" DEBUG "), "{}", rust_log.stderr);
+}
+
+#[test]
+fn login_reports_json() {
+    let bed = TestBed::start();
+    let run = ci_registry_login().envs(job_env(&bed, &[])).args([
+        "--push",
+        "--engine",
+        "auth-file",
+        "--format",
+        "json",
+    ]);
+    let config = run.home().join(".docker/config.json");
+    let out = run.allow_secret_in(&config).run().expect_code(0);
+    let json = out.json();
+    assert_eq!(json["chosen"]["kind"], "registry-user");
+    assert_eq!(json["stored"]["engine"], "auth-file");
+    assert_eq!(json["stored"]["location"], config.to_str().unwrap());
+    assert_eq!(
+        json["candidates"][0]["granted"],
+        serde_json::json!(["pull", "push"])
+    );
+    assert!(
+        json["candidates"][0]["token_expires_at"]
+            .as_str()
+            .unwrap()
+            .ends_with('Z')
+    );
+}
