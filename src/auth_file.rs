@@ -3,6 +3,7 @@
 //! do not know survive; the new file replaces the old in one rename; concurrent writers
 //! queue on an advisory lock; a file we cannot read as JSON is left alone.
 
+use secrecy::zeroize::{Zeroize, Zeroizing};
 use serde_json::{Map, Value};
 use std::fs::{self, File};
 use std::io::Write;
@@ -56,15 +57,21 @@ pub fn read(path: &Path) -> Result<Map<String, Value>, AuthFileError> {
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Map::new()),
         Err(e) => return Err(io(path, "cannot inspect")(e)),
     }
-    let bytes = fs::read(path).map_err(io(path, "cannot read"))?;
+    // The file holds other registries' credentials: wipe the buffer once parsed.
+    let bytes = Zeroizing::new(fs::read(path).map_err(io(path, "cannot read"))?);
+    parse(&bytes, &shown())
+}
+
+/// The file's bytes as a JSON object; blank is an empty object. `path` is for messages.
+pub fn parse(bytes: &[u8], path: &str) -> Result<Map<String, Value>, AuthFileError> {
     if bytes.iter().all(u8::is_ascii_whitespace) {
         return Ok(Map::new());
     }
-    match serde_json::from_slice::<Value>(&bytes) {
+    match serde_json::from_slice::<Value>(bytes) {
         Ok(Value::Object(map)) => Ok(map),
-        Ok(_) => Err(AuthFileError::NotAnObject { path: shown() }),
+        Ok(_) => Err(AuthFileError::NotAnObject { path: path.into() }),
         Err(e) => Err(AuthFileError::Invalid {
-            path: shown(),
+            path: path.into(),
             line: e.line(),
             column: e.column(),
             message: e
@@ -75,6 +82,14 @@ pub fn read(path: &Path) -> Result<Map<String, Value>, AuthFileError> {
                 .to_string(),
         }),
     }
+}
+
+/// The bytes written for a JSON object: pretty, with a final newline, as docker writes.
+pub fn render(json: &Map<String, Value>) -> Zeroizing<Vec<u8>> {
+    let mut text =
+        Zeroizing::new(serde_json::to_vec_pretty(json).expect("a JSON object always serialises"));
+    text.push(b'\n');
+    text
 }
 
 /// Applies `change` to the file's JSON under an exclusive lock and replaces the file
@@ -93,6 +108,7 @@ pub fn update<T>(
     // sidecar lock file would be litter in the user's config folder.
     let lock = File::open(dir).map_err(io(dir, "cannot open the folder"))?;
     lock.lock().map_err(io(dir, "cannot lock the folder"))?;
+    remove_leftovers(dir);
     let existing_mode = match fs::metadata(&path) {
         Ok(meta) if meta.is_dir() => {
             return Err(AuthFileError::IsDirectory {
@@ -107,17 +123,45 @@ pub fn update<T>(
         Ok(meta) => Some(meta.permissions().mode() & 0o7777),
         Err(_) => None,
     };
-    let mut json = read(&path)?;
-    let (changed, out) = change(&mut json);
+    let mut json = Scrubbed(read(&path)?);
+    let (changed, out) = change(&mut json.0);
     if changed {
-        write_atomically(
-            &path,
-            dir,
-            &Value::Object(json),
-            existing_mode.unwrap_or(0o600),
-        )?;
+        write_atomically(&path, dir, &json.0, existing_mode.unwrap_or(0o600))?;
     }
     Ok(out)
+}
+
+/// How temporary files are named; nothing else in the folder starts so.
+const TEMP_PREFIX: &str = ".ci-registry-login-";
+
+/// Every writer holds the folder lock while its temporary file exists, so one seen by
+/// the lock's holder was left by a writer killed mid-write (SIGKILL runs no cleanup):
+/// it holds a half-written copy of the file, credentials included.
+fn remove_leftovers(dir: &Path) {
+    for entry in fs::read_dir(dir).into_iter().flatten().flatten() {
+        let ours = entry.file_name().to_string_lossy().starts_with(TEMP_PREFIX);
+        if ours && entry.file_type().is_ok_and(|t| t.is_file()) {
+            tracing::info!(file = %entry.path().display(), "removing a killed writer's leftover");
+            let _ = fs::remove_file(entry.path());
+        }
+    }
+}
+
+/// A parsed auth file whose strings (every registry's `auth`) are wiped when dropped.
+struct Scrubbed(Map<String, Value>);
+
+impl Drop for Scrubbed {
+    fn drop(&mut self) {
+        fn scrub(value: &mut Value) {
+            match value {
+                Value::String(s) => s.zeroize(),
+                Value::Array(items) => items.iter_mut().for_each(scrub),
+                Value::Object(map) => map.values_mut().for_each(scrub),
+                _ => {}
+            }
+        }
+        self.0.values_mut().for_each(scrub);
+    }
 }
 
 /// Follows a symlinked config file to its target, as docker does, so the link survives.
@@ -141,11 +185,18 @@ fn create_private_dir(dir: &Path) -> Result<(), AuthFileError> {
         .map_err(io(dir, "cannot create the folder"))
 }
 
-/// Temp file in the same folder, fsync, rename, fsync the folder: a reader sees the
-/// old file or the new one, never half of either, even across a crash.
-fn write_atomically(path: &Path, dir: &Path, json: &Value, mode: u32) -> Result<(), AuthFileError> {
+/// Temp file in the same folder, fsync, rename: a reader sees the old file or the new
+/// one, never half of either, even across a crash. The folder is not synced: that
+/// would only decide which of the two whole files a crash leaves, at the price of a
+/// second journal commit (milliseconds per login on a busy disk; docker syncs nothing).
+fn write_atomically(
+    path: &Path,
+    dir: &Path,
+    json: &Map<String, Value>,
+    mode: u32,
+) -> Result<(), AuthFileError> {
     let mut temp = tempfile::Builder::new()
-        .prefix(".ci-registry-login-")
+        .prefix(TEMP_PREFIX)
         .tempfile_in(dir)
         .map_err(|e| match e.kind() {
             std::io::ErrorKind::PermissionDenied | std::io::ErrorKind::ReadOnlyFilesystem => {
@@ -155,18 +206,14 @@ fn write_atomically(path: &Path, dir: &Path, json: &Value, mode: u32) -> Result<
             }
             _ => io(dir, "cannot create a temporary file")(e),
         })?;
-    let mut text = serde_json::to_vec_pretty(json).expect("a JSON value always serialises");
-    text.push(b'\n');
-    temp.write_all(&text).map_err(io(path, "cannot write"))?;
+    temp.write_all(&render(json))
+        .map_err(io(path, "cannot write"))?;
     temp.as_file()
         .set_permissions(fs::Permissions::from_mode(mode))
         .map_err(io(path, "cannot set permissions"))?;
     temp.as_file().sync_all().map_err(io(path, "cannot sync"))?;
     temp.persist(path)
         .map_err(|e| io(path, "cannot replace")(e.error))?;
-    if let Ok(d) = File::open(dir) {
-        let _ = d.sync_all();
-    }
     Ok(())
 }
 
@@ -180,6 +227,30 @@ pub fn auths(json: &mut Map<String, Value>) -> &mut Map<String, Value> {
         *entry = Value::Object(Map::new());
     }
     entry.as_object_mut().expect("just made an object")
+}
+
+/// Stores one registry's login: `auths[host_port] = {"auth": auth}`, after removing the
+/// URL-form keys of the same registry (stale ones would shadow the new entry in some
+/// tools). Every other entry stays as it was.
+pub fn merge_login(json: &mut Map<String, Value>, host_port: &str, auth: &str) {
+    let auths = auths(json);
+    let [key, stale @ ..] = keys_for(host_port);
+    for stale in &stale {
+        auths.remove(stale);
+    }
+    auths.insert(key, serde_json::json!({ "auth": auth }));
+}
+
+/// Removes one registry's login under every key spelling; true when one was there.
+pub fn remove_login(json: &mut Map<String, Value>, host_port: &str) -> bool {
+    let Some(auths) = json.get_mut("auths").and_then(Value::as_object_mut) else {
+        return false;
+    };
+    let mut removed = false;
+    for key in keys_for(host_port) {
+        removed |= auths.remove(&key).is_some();
+    }
+    removed
 }
 
 /// Keys a registry may be stored under: docker's own (`host[:port]`) and the URL forms
@@ -232,6 +303,35 @@ mod tests {
             fs::metadata(&fresh).unwrap().permissions().mode() & 0o777,
             0o600
         );
+    }
+
+    #[test]
+    fn a_killed_writers_leftover_is_removed_under_the_lock() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("config.json");
+        let leftover = dir.path().join(format!("{TEMP_PREFIX}a1b2c3"));
+        fs::write(&leftover, r#"{"auths":{"half":"#).unwrap();
+        let unrelated = dir.path().join("config.json.bak");
+        fs::write(&unrelated, "{}").unwrap();
+        update(&path, |json| {
+            auths(json);
+            (true, ())
+        })
+        .unwrap();
+        assert!(!leftover.exists());
+        assert!(unrelated.exists());
+    }
+
+    #[test]
+    fn numbers_survive_a_rewrite() {
+        // Found by fuzzing: a long integer became a float that read back differently.
+        let text = br#"{"aoe":1111111111111111111111111111111111111111111111111111111111111111111111111111144783,"f":0.1}"#;
+        let mut json = parse(text, "config.json").unwrap();
+        let before = json.clone();
+        merge_login(&mut json, "registry.example.com", "dTpw");
+        let after = parse(&render(&json), "rendered").unwrap();
+        assert_eq!(after["aoe"], before["aoe"]);
+        assert_eq!(after["f"], before["f"]);
     }
 
     #[test]

@@ -55,6 +55,12 @@ impl Mode {
         }
     }
 
+    /// gitlab-ci-local or a developer's machine: credentials come from the developer's own
+    /// stores (see `local`).
+    pub fn is_local(self) -> bool {
+        matches!(self, Mode::LocalEmulation | Mode::Laptop)
+    }
+
     pub fn describe(self) -> &'static str {
         match self {
             Mode::GitLabCi => "GitLab CI job",
@@ -120,6 +126,12 @@ pub struct Context<'a> {
 
 /// Every credential on offer, in discovery order (ranking happens in `selection`).
 pub fn discover(cx: &Context) -> Result<Vec<Candidate>, VarError> {
+    // The dependency proxy has a credential of its own; the registry's belong elsewhere.
+    if let Some(c) = dependency_proxy(cx)? {
+        let mut out = vec![c];
+        out.extend(explicit(cx)?);
+        return Ok(out);
+    }
     let ci_registry = cx
         .vars
         .setting("CI_REGISTRY")?
@@ -137,6 +149,7 @@ pub fn discover(cx: &Context) -> Result<Vec<Candidate>, VarError> {
     if let Some(c) = explicit(cx)? {
         out.push(c);
     }
+    out.extend(crate::local::candidates(cx));
     Ok(out)
 }
 
@@ -178,7 +191,39 @@ fn pair_problem(
         (_, None) => Some(format!("{secret_var} is not set")),
         (Some(""), _) => Some(empty_problem(vars, user_var)),
         (_, Some(s)) if s.is_empty() => Some(empty_problem(vars, secret_var)),
-        _ => None,
+        (Some(user), Some(secret)) => unsendable(user_var, user, secret_var, secret),
+    }
+}
+
+/// Longest secret worth sending. GitLab's tokens are under a hundred characters and its
+/// JWT job tokens a few KiB; a proxy's header limit (nginx: 8 KiB a line) stops more.
+const MAX_SECRET_BYTES: usize = 8 * 1024;
+/// GitLab user names, deploy-token ones included, have at most 255 characters.
+const MAX_USERNAME_BYTES: usize = 255;
+
+/// A user name or secret no registry could accept: said before anything is sent, naming
+/// where it came from.
+fn unsendable(user_from: &str, user: &str, secret_from: &str, secret: &Secret) -> Option<String> {
+    if user.contains(':') {
+        Some(format!(
+            "the user name from {user_from} contains ':', which Basic authentication cannot carry"
+        ))
+    } else if user.chars().any(char::is_control) {
+        Some(format!(
+            "the user name from {user_from} contains a line break or another control character"
+        ))
+    } else if user.len() > MAX_USERNAME_BYTES {
+        Some(format!(
+            "the user name from {user_from} is {} bytes long; GitLab user names have at most {MAX_USERNAME_BYTES}",
+            user.len()
+        ))
+    } else if secret.expose().len() > MAX_SECRET_BYTES {
+        Some(format!(
+            "{secret_from} is {} bytes long: no GitLab credential is, and no proxy would pass it (is a file's content in it?)",
+            secret.expose().len()
+        ))
+    } else {
+        None
     }
 }
 
@@ -288,7 +333,8 @@ fn job_token(cx: &Context, ci_registry: Option<&Registry>) -> Result<Option<Cand
     let problem = if secret.is_empty() {
         Some(empty_problem(cx.vars, "CI_JOB_TOKEN"))
     } else {
-        ci_registry_problem(ci_registry)
+        unsendable(JOB_TOKEN_USER, JOB_TOKEN_USER, "CI_JOB_TOKEN", &secret)
+            .or_else(|| ci_registry_problem(ci_registry))
     };
     Ok(Some(Candidate {
         kind: Kind::JobToken,
@@ -328,6 +374,43 @@ fn deploy_token(
         secret: secret.unwrap_or_else(|| Secret::new("")),
         registry: ci_registry.cloned(),
         scopes: None,
+        problem,
+        notes,
+    }))
+}
+
+/// `CI_DEPENDENCY_PROXY_USER`/`_PASSWORD` (the job token), when the target is the
+/// dependency proxy's server. It pulls through the proxy for the groups the job's user
+/// can read; the proxy serves pulls only.
+fn dependency_proxy(cx: &Context) -> Result<Option<Candidate>, VarError> {
+    let vars = cx.vars;
+    let server = vars
+        .setting("CI_DEPENDENCY_PROXY_SERVER")?
+        .and_then(|s| Registry::parse(s).ok())
+        .filter(|s| s.same_as(cx.target));
+    let Some(server) = server else {
+        return Ok(None);
+    };
+    let user = vars.get("CI_DEPENDENCY_PROXY_USER")?;
+    let mut notes = Vec::new();
+    let secret = secret_from(vars, "CI_DEPENDENCY_PROXY_PASSWORD", &mut notes)?;
+    if user.is_none() && secret.is_none() {
+        return Ok(None);
+    }
+    let problem = pair_problem(
+        vars,
+        "CI_DEPENDENCY_PROXY_USER",
+        user,
+        "CI_DEPENDENCY_PROXY_PASSWORD",
+        secret.as_ref(),
+    );
+    Ok(Some(Candidate {
+        kind: Kind::JobToken,
+        source: "CI_DEPENDENCY_PROXY_USER".into(),
+        username: user.unwrap_or_default().to_string(),
+        secret: secret.unwrap_or_else(|| Secret::new("")),
+        registry: Some(server),
+        scopes: Some(vec![Scope::ReadRegistry]),
         problem,
         notes,
     }))
@@ -396,9 +479,11 @@ fn explicit(cx: &Context) -> Result<Option<Candidate>, VarError> {
         ),
     };
     let problem = problem.or_else(|| {
-        secret
-            .is_empty()
-            .then(|| empty_problem(vars, &spec.password_var))
+        if secret.is_empty() {
+            Some(empty_problem(vars, &spec.password_var))
+        } else {
+            unsendable(&user_source, &username, &spec.password_var, &secret)
+        }
     });
     let scopes = match kind {
         Kind::Password => {
@@ -527,6 +612,54 @@ mod tests {
         let c = find(&env, &Explicit::default());
         assert_eq!(c[0].scopes, Some(vec![Scope::ReadRegistry]));
         assert!(c[0].notes.iter().any(|n| n.contains("allowlist")));
+    }
+
+    #[test]
+    fn credentials_no_registry_could_take_are_refused_before_sending() {
+        let problem = |pairs: &[(&str, &str)], explicit: &Explicit| {
+            find(pairs, explicit)[0].problem.clone().unwrap_or_default()
+        };
+        let named = Explicit {
+            username: Some("https://user:pass@host".into()),
+            ..Explicit::default()
+        };
+        assert!(
+            problem(&[("REGISTRY_PASSWORD", "pw-123456")], &named)
+                .contains("from --username contains ':'")
+        );
+        assert!(
+            problem(
+                &[
+                    ("REGISTRY_USER", "a\nb"),
+                    ("REGISTRY_PASSWORD", "pw-123456")
+                ],
+                &Explicit::default()
+            )
+            .contains("from REGISTRY_USER contains a line break")
+        );
+        let long = "x".repeat(MAX_SECRET_BYTES + 1);
+        assert!(
+            problem(
+                &[
+                    ("CI_REGISTRY", "registry.example.com"),
+                    ("CI_JOB_TOKEN", long.as_str())
+                ],
+                &Explicit::default()
+            )
+            .starts_with("CI_JOB_TOKEN is 8193 bytes long")
+        );
+        let user = "u".repeat(MAX_USERNAME_BYTES + 1);
+        assert!(
+            problem(
+                &[
+                    ("CI_REGISTRY", "registry.example.com"),
+                    ("CI_DEPLOY_USER", user.as_str()),
+                    ("CI_DEPLOY_PASSWORD", "gldt-123456")
+                ],
+                &Explicit::default()
+            )
+            .contains("from CI_DEPLOY_USER is 256 bytes long")
+        );
     }
 
     #[test]

@@ -1,13 +1,14 @@
 //! The command line, and nothing else: clap types stop here; `config` turns them into
 //! the run's immutable configuration.
 
-use clap::{ArgAction, Args, Parser, Subcommand};
+use clap::{ArgAction, Args, Parser, Subcommand, ValueEnum};
 use std::path::PathBuf;
 use std::time::Duration;
 
 const EXIT_CODES: &str = "\
 Exit codes:
   0  success
+  1  helper get/store/erase/list only: the credential-helper protocol's failure
   2  bad usage or bad input (a flag, a variable, a file)
   3  no credential found, or none can serve the intent
   4  the registry rejected the credential, or granted less than asked
@@ -43,6 +44,30 @@ pub enum Command {
     Check,
     /// Remove this registry's credentials from the engine or auth file.
     Logout,
+    /// Docker credential-helper mode: answer docker from the job's variables, store
+    /// nothing. `install` sets it up; docker calls the rest (as
+    /// docker-credential-ci-registry-login).
+    Helper {
+        #[arg(value_enum)]
+        action: HelperAction,
+    },
+}
+
+/// The credential-helper protocol's actions, and `install`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum HelperAction {
+    /// Server URL on stdin; the credential as JSON on stdout.
+    Get,
+    /// Stores nothing: accepts only the credential `get` would answer.
+    Store,
+    /// Nothing is stored, so nothing to erase.
+    Erase,
+    /// The registries `get` answers for, with user names.
+    List,
+    Version,
+    /// Point docker's credHelpers for the registries at this binary and create the
+    /// docker-credential-ci-registry-login link.
+    Install,
 }
 
 #[derive(Debug, Args)]
@@ -55,10 +80,15 @@ pub struct Common {
     #[arg(long, global = true)]
     pub push: bool,
 
-    /// Registry to log in to [default: $CI_REGISTRY]. Accepts https://host/, host:443 and
-    /// upper case; never a path or user information.
+    /// Registry to log in to [default: $CI_REGISTRY]; may repeat. Accepts https://host/,
+    /// host:443 and upper case; never a path or user information.
     #[arg(long, global = true, value_name = "HOST[:PORT]")]
-    pub registry: Option<String>,
+    pub registry: Vec<String>,
+
+    /// Also log in to GitLab's dependency proxy ($CI_DEPENDENCY_PROXY_SERVER) with its
+    /// own credential ($CI_DEPENDENCY_PROXY_USER/_PASSWORD); pull only.
+    #[arg(long, global = true)]
+    pub dependency_proxy: bool,
 
     /// Repository the job will pull or push, e.g. group/app [default: $CI_REGISTRY_IMAGE
     /// without its host, else $CI_PROJECT_PATH]. Lower-cased as GitLab does.
@@ -84,16 +114,57 @@ pub struct Common {
     )]
     pub password_env: String,
 
-    /// Where to store the credential: auto = the first of docker found on PATH, else
-    /// auth-file.
+    /// Where to store the credential: auto = the first of docker, podman, buildah and
+    /// nerdctl found on PATH, else auth-file.
     #[arg(long, global = true, value_name = "ENGINE", default_value = "auto",
-          value_parser = ["auto", "docker", "auth-file"])]
+          value_parser = crate::engines::EngineChoice::NAMES)]
     pub engine: String,
 
-    /// Docker config file the auth-file engine writes [default: $DOCKER_CONFIG/config.json,
-    /// else ~/.docker/config.json].
+    /// Auth file to write: the auth-file engine writes it, podman/buildah/skopeo get it
+    /// as --authfile, docker/nerdctl its folder as DOCKER_CONFIG (so it must be called
+    /// config.json) [default: see --auth-format].
     #[arg(long, global = true, value_name = "FILE")]
     pub auth_file: Option<PathBuf>,
+
+    /// Which file the auth-file engine writes without --auth-file: docker's
+    /// ($DOCKER_CONFIG/config.json, else ~/.docker/config.json) or containers'
+    /// ($REGISTRY_AUTH_FILE, else $XDG_RUNTIME_DIR/containers/auth.json) [default: docker's,
+    /// or kaniko's /kaniko/.docker/config.json when that folder exists and DOCKER_CONFIG
+    /// is unset].
+    #[arg(long, global = true, value_name = "FORMAT", value_parser = ["docker", "containers"])]
+    pub auth_format: Option<String>,
+
+    /// Keep this job's credentials in a fresh private folder named after CI_JOB_ID (under
+    /// $CI_BUILDS_DIR, else the temp folder) and print `export DOCKER_CONFIG=...` for
+    /// `eval`; `logout --isolate` removes it [default: on when CI_SHARED_ENVIRONMENT=true,
+    /// i.e. shell and ssh executors].
+    #[arg(
+        long,
+        global = true,
+        overrides_with = "no_isolate",
+        conflicts_with = "auth_file"
+    )]
+    pub isolate: bool,
+
+    /// Do not isolate, even on a shared executor.
+    #[arg(long, global = true, overrides_with = "isolate")]
+    pub no_isolate: bool,
+
+    /// Also write the isolated folder as DOCKER_CONFIG=... to this dotenv file (for a
+    /// later job: artifacts:reports:dotenv).
+    #[arg(long, global = true, value_name = "FILE")]
+    pub env_file_out: Option<PathBuf>,
+
+    /// `login`: write what was used to FILE as dotenv, for a later job
+    /// (artifacts:reports:dotenv): CI_REGISTRY_LOGIN_REGISTRY, _REPOSITORY, _KIND,
+    /// _GRANTED, _EXPIRES_AT, _TOKEN_LIFETIME. Never the secret.
+    #[arg(long, global = true, value_name = "FILE")]
+    pub report: Option<PathBuf>,
+
+    /// `helper install`: the folder (on PATH) for the docker-credential-ci-registry-login
+    /// link [default: next to this binary].
+    #[arg(long, global = true, value_name = "DIR")]
+    pub bin_dir: Option<PathBuf>,
 
     /// Variables for local CI emulation, as gitlab-ci-local's .gitlab-ci-local-variables.yml
     /// (a YAML map, {values: {"*": ...}} entries, or dotenv). Real environment variables win
@@ -124,7 +195,7 @@ pub struct Common {
           value_parser = clap::value_parser!(u32).range(1..=20))]
     pub retries: u32,
 
-    /// Time allowed for all attempts of one request.
+    /// Time allowed for all attempts of one request, and for an engine's login.
     #[arg(long, global = true, value_name = "DURATION", default_value = "30s", value_parser = parse_duration)]
     pub retry_timeout: Duration,
 
@@ -147,6 +218,42 @@ pub struct Common {
     /// More detail on stderr (-v info, -vv debug, -vvv trace); RUST_LOG is honoured too.
     #[arg(short, long, global = true, action = ArgAction::Count)]
     pub verbose: u8,
+}
+
+/// No flag takes a value longer than a path can be.
+const MAX_ARGUMENT_BYTES: usize = 4096;
+
+/// An argument clap would refuse without saying which (not UTF-8) or quote back whole
+/// (128 KiB of it, or a line break that forges the next log line): the problem, naming
+/// the flag it belongs to. No flag's value has a reason to hold a control character.
+pub fn argument_problem(args: &[std::ffi::OsString]) -> Option<String> {
+    let unreadable = |a: &std::ffi::OsString| {
+        a.len() > MAX_ARGUMENT_BYTES || a.to_str().is_none_or(|t| t.chars().any(char::is_control))
+    };
+    let (i, arg) = args
+        .iter()
+        .enumerate()
+        .skip(1)
+        .find(|(_, a)| unreadable(a))?;
+    let lossy = arg.to_string_lossy();
+    let flag = match (lossy.split_once('='), args[i - 1].to_str()) {
+        (Some((flag, _)), _) if flag.starts_with('-') && flag.len() < 64 => flag.to_string(),
+        (_, Some(previous)) if previous.starts_with('-') && !previous.contains('=') => {
+            previous.to_string()
+        }
+        (_, Some(previous)) if previous.len() < 64 => format!("the argument after '{previous}'"),
+        _ => format!("argument {i}"),
+    };
+    Some(if arg.to_str().is_none() {
+        format!("{flag}: the value is not valid UTF-8")
+    } else if arg.len() > MAX_ARGUMENT_BYTES {
+        format!(
+            "{flag}: the value is {} bytes long; no value is longer than {MAX_ARGUMENT_BYTES}",
+            arg.len()
+        )
+    } else {
+        format!("{flag}: the value contains a line break or another control character")
+    })
 }
 
 /// `90s`, `5m`, `1h`, `250ms`, or plain seconds.
@@ -180,6 +287,38 @@ mod tests {
     #[test]
     fn cli_is_consistent() {
         Cli::command().debug_assert();
+    }
+
+    #[test]
+    fn unreadable_values_are_named() {
+        use std::os::unix::ffi::OsStringExt;
+        let bad = || std::ffi::OsString::from_vec(vec![b'a', 0xff]);
+        let mut eq = std::ffi::OsString::from("--auth-file=");
+        eq.push(bad());
+        let args = |rest: Vec<std::ffi::OsString>| {
+            let mut all = vec!["ci-registry-login".into(), "plan".into()];
+            all.extend(rest);
+            all
+        };
+        assert_eq!(
+            argument_problem(&args(vec!["--username".into(), bad()])).unwrap(),
+            "--username: the value is not valid UTF-8"
+        );
+        assert!(
+            argument_problem(&args(vec![eq]))
+                .unwrap()
+                .starts_with("--auth-file:")
+        );
+        assert!(argument_problem(&args(vec!["--push".into()])).is_none());
+        assert_eq!(
+            argument_problem(&args(vec!["--format".into(), "json\nX: y".into()])).unwrap(),
+            "--format: the value contains a line break or another control character"
+        );
+        let long = "x".repeat(MAX_ARGUMENT_BYTES + 1);
+        assert_eq!(
+            argument_problem(&args(vec!["--use".into(), long.into()])).unwrap(),
+            "--use: the value is 4097 bytes long; no value is longer than 4096"
+        );
     }
 
     #[test]

@@ -2,32 +2,51 @@
 //! logs in, and reports. Everything here is orchestration; the work is in the modules.
 
 use crate::access::Intent;
-use crate::candidates::{self, Context};
-use crate::cli::Command;
+use crate::candidates::{self, Context, Mode};
+use crate::cli::{Command, HelperAction};
 use crate::config::{Config, Target};
-use crate::engines::{self, Engine, EngineError, LoginRequest, Stored};
+use crate::engines::{self, Engine, EngineError, LoginRequest, Started, Stored};
 use crate::error::{Exit, Failure, Result};
+use crate::gitlab_log;
+use crate::helper;
 use crate::http::Http;
+use crate::isolation::{self, IsolationError};
 use crate::names::{Registry, Scheme};
 use crate::output::{self, Format};
-use crate::selection::Plan;
+use crate::report::Report;
+use crate::selection::{Assessed, Plan};
 use crate::verify::{self, Outcome, Verification};
 use std::sync::Arc;
 
 pub fn run(config: &Config) -> Result<Exit> {
-    for w in &config.warnings {
-        config.printer.warn(w);
+    // docker shows a helper's stderr on every call: the protocol answers stay quiet.
+    let protocol =
+        matches!(config.command, Command::Helper { action } if action != HelperAction::Install);
+    if !protocol {
+        for w in &config.warnings {
+            config.printer.warn(w);
+        }
     }
     match config.command {
         Command::Plan => plan(config),
         Command::Check => check(config),
         Command::Login => login(config),
         Command::Logout => logout(config),
+        Command::Helper { action } => {
+            if action == HelperAction::Install {
+                prepare_isolation(config)?;
+            }
+            let exit = helper::run(config, action)?;
+            if action == HelperAction::Install {
+                announce_isolation(config, exit)?;
+            }
+            Ok(exit)
+        }
     }
 }
 
-/// The offline plan for one target.
-fn build_plan(config: &Config, target: &Target) -> Result<Plan> {
+/// The candidates for one target, ranked for `intent` without asking anyone.
+pub(crate) fn offline_plan(config: &Config, target: &Target, intent: Intent) -> Result<Plan> {
     let cx = Context {
         vars: &config.vars,
         mode: config.mode,
@@ -36,17 +55,34 @@ fn build_plan(config: &Config, target: &Target) -> Result<Plan> {
         explicit: &config.explicit,
     };
     let found = candidates::discover(&cx)?;
-    let mut plan = Plan::offline(
+    Ok(Plan::offline(
         found,
         target.registry.clone(),
         target.repository.clone(),
-        config.intent,
+        intent,
         config.mode,
         config.use_kind,
-    );
+    ))
+}
+
+/// The offline plan for one target, with what the user should know about it.
+fn build_plan(config: &Config, target: &Target) -> Result<Plan> {
+    crate::local::refuse_placeholder_registry(config.mode, &target.registry)?;
+    // The dependency proxy serves pulls only, whatever the job does elsewhere.
+    let intent = if target.dependency_proxy {
+        Intent::Pull
+    } else {
+        config.intent
+    };
+    let mut plan = offline_plan(config, target, intent)?;
     plan.warnings
         .extend(docker_auth_config_warning(config, &target.registry));
-    if target.repository.is_none() {
+    if target.dependency_proxy {
+        plan.warnings.push(format!(
+            "{} is GitLab's dependency proxy: it serves pulls only, and its tokens do not say what they allow, so a live check shows only that GitLab accepts the credential",
+            target.registry
+        ));
+    } else if target.repository.is_none() {
         plan.warnings.push(
             "no repository is known (--repository, CI_REGISTRY_IMAGE, CI_PROJECT_PATH): the credential can be checked, but not what it may pull or push".into(),
         );
@@ -187,6 +223,7 @@ fn check(config: &Config) -> Result<Exit> {
 }
 
 fn login(config: &Config) -> Result<Exit> {
+    prepare_isolation(config)?;
     let engine = engines::select(config.engine, &config.paths, &config.engine_policy)
         .map_err(engine_failure)?;
     let rt_http = if config.verify {
@@ -201,18 +238,46 @@ fn login(config: &Config) -> Result<Exit> {
         None
     };
     let mut exit = Exit::Success;
+    let mut report = Report::default();
     for target in &config.targets {
+        // In a GitLab job the detail folds away; the summary line stays outside.
+        let details = gitlab_log::Section::open(
+            &config.vars,
+            config.printer.format == Format::Text && !config.printer.quiet,
+            &gitlab_log::section_name("ci_registry_login", &target.registry),
+            &format!("ci-registry-login: credentials for {}", target.registry),
+        );
         let mut plan = build_plan(config, target)?;
+        // The engine's tool starts now and waits for the secret, so its start-up overlaps
+        // the live check; it is used only if the check keeps the offline choice.
+        let started = match (&rt_http, plan.chosen()) {
+            (Some(_), Some(chosen)) => {
+                engine.start(&login_request(target, &plan, chosen, None, config.insecure))
+            }
+            _ => None,
+        };
         let scheme = match &rt_http {
             Some((rt, http)) => verify_plan(config, http, rt, &mut plan),
             None => None,
         };
-        let outcome = login_one(engine.as_ref(), &plan, scheme);
+        let outcome = login_one(
+            engine.as_ref(),
+            target,
+            &plan,
+            scheme,
+            config.insecure,
+            started,
+        );
+        details.detail(&output::plan_text(&plan, config.verify));
+        drop(details);
+        report.record(&plan, outcome.is_ok());
         if config.printer.format == Format::Json {
             let mut json = output::plan_json(&plan);
             if let Ok(stored) = &outcome {
-                json["stored"] =
-                    serde_json::json!({"engine": stored.engine, "location": stored.location});
+                json["stored"] = serde_json::json!({"engine": stored.engine, "location": stored.location, "keys": target.keys});
+            }
+            if let Some(folder) = &config.isolation {
+                json["docker_config"] = serde_json::json!(folder.display().to_string());
             }
             config.printer.json(&json);
         } else {
@@ -221,31 +286,42 @@ fn login(config: &Config) -> Result<Exit> {
             }
         }
         match outcome {
-            Ok(stored) => config.printer.summary(&logged_in_line(&plan, &stored)),
+            Ok(stored) => {
+                for w in &stored.warnings {
+                    config.printer.warn(w);
+                }
+                config
+                    .printer
+                    .summary(&logged_in_line(&plan, target, &stored));
+            }
             Err(failure) => {
                 config.printer.error(&failure);
                 exit = exit.worst(failure.exit);
             }
         }
     }
+    if let Some(path) = &config.report {
+        report
+            .write(path)
+            .map_err(|e| Failure::usage(e.to_string()))?;
+    }
+    announce_isolation(config, exit)?;
     Ok(exit)
 }
 
-fn login_one(engine: &dyn Engine, plan: &Plan, scheme: Option<Scheme>) -> Result<Stored> {
+fn login_one(
+    engine: &dyn Engine,
+    target: &Target,
+    plan: &Plan,
+    scheme: Option<Scheme>,
+    insecure: bool,
+    started: Option<Started>,
+) -> Result<Stored> {
     let Some(chosen) = plan.chosen() else {
         return Err(nothing_usable(plan));
     };
-    let plain_http = match scheme {
-        Some(s) => s == Scheme::Http,
-        None => plan.registry.explicit_scheme() == Some(Scheme::Http),
-    };
-    let request = LoginRequest {
-        registry: &plan.registry,
-        username: &chosen.candidate.username,
-        secret: &chosen.candidate.secret,
-        plain_http,
-    };
-    engine.login(&request).map_err(|e| {
+    let request = login_request(target, plan, chosen, scheme, insecure);
+    engine.login_started(&request, started).map_err(|e| {
         let mut f = engine_failure(e);
         f.message = format!(
             "{} (credential: {} from {})",
@@ -255,11 +331,41 @@ fn login_one(engine: &dyn Engine, plan: &Plan, scheme: Option<Scheme>) -> Result
     })
 }
 
+/// What the engine stores for the chosen candidate; `scheme` is what the live check
+/// found, if it ran.
+fn login_request<'a>(
+    target: &'a Target,
+    plan: &'a Plan,
+    chosen: &'a Assessed,
+    scheme: Option<Scheme>,
+    insecure: bool,
+) -> LoginRequest<'a> {
+    // Unchecked, a loopback or --insecure registry may speak plain HTTP: tools that
+    // never fall back to it by themselves (podman...) are told they may.
+    let plain_http = match (scheme, plan.registry.explicit_scheme()) {
+        (Some(s), _) | (None, Some(s)) => s == Scheme::Http,
+        (None, None) => plan.registry.is_loopback() || insecure,
+    };
+    LoginRequest {
+        registry: &plan.registry,
+        keys: &target.keys,
+        username: &chosen.candidate.username,
+        secret: &chosen.candidate.secret,
+        plain_http,
+    }
+}
+
 /// The error when no candidate can serve the intent, with each one's reason.
 fn nothing_usable(plan: &Plan) -> Failure {
     let mut message = plan.explain();
     if plan.candidates.is_empty() {
         message.push_str(": no credentials found");
+        if plan.mode.is_local() {
+            message.push_str(&format!(" ({})", plan.mode.describe()));
+            return Failure::new(Exit::NoCredential, message).with_hint(
+                "there is no job token here: set REGISTRY_USER and REGISTRY_PASSWORD (e.g. in .gitlab-ci-local-variables.yml or ~/.gitlab-ci-local/variables.yml), log in with glab auth login, or docker login once",
+            );
+        }
         return Failure::new(Exit::NoCredential, message).with_hint(
             "in a GitLab job CI_REGISTRY_USER/CI_REGISTRY_PASSWORD or CI_JOB_TOKEN are set for you; elsewhere set REGISTRY_USER and REGISTRY_PASSWORD (or name the secret's variable with --password-env)",
         );
@@ -273,8 +379,12 @@ fn nothing_usable(plan: &Plan) -> Failure {
     Failure::new(plan.failure_exit(), message)
 }
 
-fn logged_in_line(plan: &Plan, stored: &Stored) -> String {
-    let mut line = format!("logged in to {}; {}", plan.registry, plan.explain());
+fn logged_in_line(plan: &Plan, target: &Target, stored: &Stored) -> String {
+    let mut line = format!(
+        "logged in to {}; {}",
+        target.keys.join(" and "),
+        plan.explain()
+    );
     let passed_over: Vec<String> = plan
         .candidates
         .iter()
@@ -294,6 +404,9 @@ fn logged_in_line(plan: &Plan, stored: &Stored) -> String {
         "; stored by {} in {}",
         stored.engine, stored.location
     ));
+    if plan.mode != Mode::GitLabCi {
+        line.push_str(&format!("; run detected as {}", plan.mode.describe()));
+    }
     line
 }
 
@@ -302,9 +415,10 @@ fn engine_failure(e: EngineError) -> Failure {
     let exit = match &e {
         EngineError::Refused { .. } => Exit::Rejected,
         EngineError::Unreachable { .. } => Exit::Unreachable,
-        EngineError::File(F::Invalid { .. } | F::NotAnObject { .. } | F::IsDirectory { .. }) => {
-            Exit::Usage
-        }
+        EngineError::NoFile(_)
+        | EngineError::File(
+            F::Invalid { .. } | F::NotAnObject { .. } | F::IsDirectory { .. } | F::ReadOnly { .. },
+        ) => Exit::Usage,
         EngineError::Missing { .. } | EngineError::Failed { .. } | EngineError::File(_) => {
             Exit::Engine
         }
@@ -316,11 +430,58 @@ fn engine_failure(e: EngineError) -> Failure {
     }
 }
 
+/// Creates the isolated job folder before anything is stored in it.
+fn prepare_isolation(config: &Config) -> Result<()> {
+    match &config.isolation {
+        Some(folder) => isolation::prepare(folder).map_err(isolation_failure),
+        None => Ok(()),
+    }
+}
+
+/// Tells the job how to use the isolated folder: `export` lines on stdout for `eval`
+/// (text output only; JSON carries `docker_config`), and the `--env-file-out` file.
+/// `eval "$(...)"` succeeds whatever the command substitution's status: after a failure
+/// the lines end with `(exit N)`, so the `eval` fails as the command did.
+fn announce_isolation(config: &Config, exit: Exit) -> Result<()> {
+    let Some(folder) = &config.isolation else {
+        return Ok(());
+    };
+    if config.printer.format == Format::Text {
+        let mut lines = isolation::export_lines(folder);
+        if exit != Exit::Success {
+            lines.push_str(&format!("(exit {})\n", exit.code()));
+        }
+        config.printer.report(&lines);
+    }
+    if let Some(file) = &config.env_file_out {
+        isolation::write_env_file(file, folder).map_err(isolation_failure)?;
+    }
+    Ok(())
+}
+
+fn isolation_failure(e: IsolationError) -> Failure {
+    let exit = match e {
+        IsolationError::Io { .. } => Exit::Engine,
+        _ => Exit::Usage,
+    };
+    Failure::new(exit, e.to_string())
+}
+
 fn logout(config: &Config) -> Result<Exit> {
+    // The job's folder holds every registry's credentials: removing it logs out of all.
+    if let Some(folder) = &config.isolation {
+        let removed = isolation::remove(folder).map_err(isolation_failure)?;
+        config.printer.summary(&if removed {
+            format!("removed the job's credentials folder {}", folder.display())
+        } else {
+            format!("no credentials folder {} to remove", folder.display())
+        });
+        return Ok(Exit::Success);
+    }
     let engine = engines::select(config.engine, &config.paths, &config.engine_policy)
         .map_err(engine_failure)?;
     for target in &config.targets {
-        let removed = engine.logout(&target.registry).map_err(engine_failure)?;
+        let removed = engine.logout(&target.keys).map_err(engine_failure)?;
         config.printer.summary(&if removed {
             format!(
                 "removed the credentials for {} ({})",

@@ -3,16 +3,18 @@
 
 use crate::access::{Intent, Kind};
 use crate::candidates::{Explicit, Mode, SECRET_VARIABLES};
-use crate::cli::{Cli, Command};
+use crate::cli::{Cli, Command, HelperAction};
 use crate::engines::{EngineChoice, Paths, RunPolicy};
 use crate::error::{Failure, Result};
 use crate::http::{NetSettings, RetryPolicy};
+use crate::isolation;
+use crate::locations::{self, AuthFormat};
 use crate::names::{NameError, Registry, Repository, Scheme};
 use crate::output::{Format, Printer};
 use crate::secret::Secret;
 use crate::tls::ExtraCa;
 use crate::vars::{VarError, Vars};
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 /// One registry to serve, with the repository to check access on.
@@ -20,6 +22,11 @@ use std::time::Duration;
 pub struct Target {
     pub registry: Registry,
     pub repository: Option<Repository>,
+    /// The names the credential is stored under: `host[:port]`, and for the dependency
+    /// proxy `host:443` as well (see [`dependency_proxy_target`]).
+    pub keys: Vec<String>,
+    /// GitLab's dependency proxy: pull only, with its own credential.
+    pub dependency_proxy: bool,
 }
 
 pub struct Config {
@@ -30,6 +37,14 @@ pub struct Config {
     pub explicit: Explicit,
     pub engine: EngineChoice,
     pub paths: Paths,
+    /// The job's private folder (`--isolate`), for the commands that store credentials.
+    pub isolation: Option<PathBuf>,
+    /// `--env-file-out`: the dotenv file that receives the isolated folder.
+    pub env_file_out: Option<PathBuf>,
+    /// `--report`: the dotenv file that receives what `login` used.
+    pub report: Option<PathBuf>,
+    /// `helper install --bin-dir`.
+    pub bin_dir: Option<PathBuf>,
     pub engine_policy: RunPolicy,
     pub printer: Printer,
     pub verify: bool,
@@ -52,13 +67,67 @@ impl From<VarError> for Failure {
 impl Config {
     pub fn new(cli: Cli, vars: Vars) -> Result<Config> {
         let c = cli.common;
+        check_paths(&c)?;
         let mode = Mode::detect(&vars);
+        let vars = crate::local::with_home_variables(vars, mode);
         let intent = if c.push { Intent::Push } else { Intent::Pull };
+        let command = cli.command.unwrap_or(Command::Login);
+        // docker calls the helper with no flags, and it learns the registry on stdin.
+        let helper_protocol =
+            matches!(command, Command::Helper { action } if action != HelperAction::Install);
         let targets = targets(
             &vars,
-            c.registry.as_deref(),
+            &c.registry,
             c.repository.as_deref(),
             c.insecure,
+            c.dependency_proxy,
+            !helper_protocol,
+        )?;
+        let stores = matches!(
+            command,
+            Command::Login
+                | Command::Logout
+                | Command::Helper {
+                    action: HelperAction::Install
+                }
+        );
+        let isolate = match (c.isolate, c.no_isolate) {
+            (true, _) => true,
+            (_, true) => false,
+            _ => c.auth_file.is_none() && vars.is_true("CI_SHARED_ENVIRONMENT"),
+        };
+        let isolation = if isolate && stores {
+            Some(
+                isolation::job_folder(&vars, &std::env::temp_dir())
+                    .map_err(|e| Failure::usage(e.to_string()))?,
+            )
+        } else {
+            None
+        };
+        if let Some(path) = &c.report {
+            if command != Command::Login {
+                return Err(Failure::usage(
+                    "--report describes a login: use it with login",
+                ));
+            }
+            crate::report::check_path(path).map_err(|e| Failure::usage(e.to_string()))?;
+        }
+        if c.env_file_out.is_some() && isolation.is_none() {
+            return Err(Failure::usage(
+                "--env-file-out writes the isolated folder's DOCKER_CONFIG: it needs --isolate (on by default when CI_SHARED_ENVIRONMENT=true)",
+            ));
+        }
+        let paths = locations::resolve(
+            &vars,
+            &locations::Asked {
+                auth_file: c.auth_file.as_deref(),
+                auth_format: c
+                    .auth_format
+                    .as_deref()
+                    .map(|f| AuthFormat::parse(f).expect("clap checked the value")),
+                isolated: isolation.as_deref(),
+                kaniko_dir: Path::new(locations::KANIKO_DOCKER_DIR),
+            },
         )?;
         let mut warnings = vars.notes.clone();
         if vars.is_true("CI_DEBUG_TRACE") {
@@ -106,7 +175,7 @@ impl Config {
             scrub: secrets_in(&vars, &explicit.password_var),
         };
         Ok(Config {
-            command: cli.command.unwrap_or(Command::Login),
+            command,
             intent,
             targets,
             use_kind: c
@@ -114,7 +183,11 @@ impl Config {
                 .map(|k| k.parse().expect("clap checked the value")),
             explicit,
             engine: EngineChoice::parse(&c.engine).expect("clap checked the value"),
-            paths: paths(&vars, c.auth_file)?,
+            paths,
+            isolation,
+            env_file_out: c.env_file_out,
+            report: c.report,
+            bin_dir: c.bin_dir,
             engine_policy,
             printer: Printer {
                 format: if c.format == "json" {
@@ -140,6 +213,48 @@ impl Config {
     }
 }
 
+/// Files and folders named by flags, refused before anything is read or written when
+/// no one could mean them; a file flag naming a folder is refused too.
+fn check_paths(c: &crate::cli::Common) -> Result<()> {
+    // (flag, path, names a file)
+    let mut named: Vec<(&str, &Path, bool)> = Vec::new();
+    for (flag, path) in [
+        ("--auth-file", &c.auth_file),
+        ("--report", &c.report),
+        ("--env-file-out", &c.env_file_out),
+    ] {
+        named.extend(path.as_deref().map(|p| (flag, p, true)));
+    }
+    named.extend(c.bin_dir.as_deref().map(|p| ("--bin-dir", p, false)));
+    named.extend(c.ca_file.iter().map(|p| ("--ca-file", p.as_path(), true)));
+    // Written after the login: a missing folder must not fail a login already done.
+    let folder_missing = c.env_file_out.as_deref().filter(|p| {
+        !p.parent()
+            .is_none_or(|d| d.as_os_str().is_empty() || d.is_dir())
+    });
+    if let Some(path) = folder_missing {
+        return Err(Failure::usage(format!(
+            "--env-file-out '{}': its folder does not exist",
+            crate::output::sanitize(&path.to_string_lossy(), 80)
+        )));
+    }
+    for (flag, path, is_file) in named {
+        let problem = crate::user_path::problem(path).or_else(|| match (is_file, path.is_dir()) {
+            (true, true) => Some("is a folder; give a file name"),
+            // Checked now: `helper install` edits the docker config before linking.
+            (false, false) => Some("is not an existing folder"),
+            _ => None,
+        });
+        if let Some(problem) = problem {
+            return Err(Failure::usage(format!(
+                "{flag} '{}' {problem}",
+                crate::output::sanitize(&path.to_string_lossy(), 80)
+            )));
+        }
+    }
+    Ok(())
+}
+
 fn bad_name(what: &str, value: &str, e: NameError) -> Failure {
     Failure::usage(format!(
         "{what} '{}' {e}",
@@ -147,32 +262,70 @@ fn bad_name(what: &str, value: &str, e: NameError) -> Failure {
     ))
 }
 
-/// The registry from `--registry` or `CI_REGISTRY`, and the repository to check.
+/// The registries of the call: every `--registry` (else `CI_REGISTRY`) and, with
+/// `--dependency-proxy`, the dependency proxy; each with the repository to check.
+/// `required`: having none is an error.
 fn targets(
     vars: &Vars,
-    registry_flag: Option<&str>,
+    registry_flags: &[String],
     repository_flag: Option<&str>,
     insecure: bool,
+    dependency_proxy: bool,
+    required: bool,
 ) -> Result<Vec<Target>> {
-    let ci_registry = vars.setting("CI_REGISTRY")?;
-    let registry = match (registry_flag, ci_registry) {
-        (Some(flag), _) => Registry::parse(flag).map_err(|e| bad_name("--registry", flag, e))?,
-        (None, Some(ci)) => {
-            Registry::parse(ci).map_err(|e| bad_name(&vars.describe("CI_REGISTRY"), ci, e))?
+    let mut registries = Vec::new();
+    for flag in registry_flags {
+        registries.push(Registry::parse(flag).map_err(|e| bad_name("--registry", flag, e))?);
+    }
+    if registries.is_empty()
+        && let Some(ci) = vars.setting("CI_REGISTRY")?
+    {
+        registries
+            .push(Registry::parse(ci).map_err(|e| bad_name(&vars.describe("CI_REGISTRY"), ci, e))?);
+    }
+    let mut targets: Vec<Target> = Vec::new();
+    for registry in registries {
+        if !targets.iter().any(|t| t.registry.same_as(&registry)) {
+            targets.push(registry_target(vars, registry, repository_flag, insecure)?);
         }
-        (None, None) => {
-            return Err(Failure::usage(
-                "no registry to log in to: pass --registry HOST[:PORT] or set CI_REGISTRY",
-            ));
-        }
-    };
+    }
+    if dependency_proxy {
+        let proxy = dependency_proxy_target(vars)?;
+        targets.retain(|t| !t.registry.same_as(&proxy.registry));
+        targets.push(proxy);
+    }
+    if targets.is_empty() && required {
+        return Err(Failure::usage(
+            "no registry to log in to: pass --registry HOST[:PORT] or set CI_REGISTRY",
+        ));
+    }
+    Ok(targets)
+}
+
+/// The target for a registry named through the credential-helper protocol: the
+/// dependency proxy's when it is that server, else the registry's.
+pub fn target_for(vars: &Vars, registry: Registry) -> Result<Target> {
+    match dependency_proxy_target(vars) {
+        Ok(proxy) if proxy.registry.same_as(&registry) => Ok(proxy),
+        _ => registry_target(vars, registry, None, true),
+    }
+}
+
+/// One registry, with `--repository`, else (for `CI_REGISTRY` only) the job's own.
+fn registry_target(
+    vars: &Vars,
+    registry: Registry,
+    repository_flag: Option<&str>,
+    insecure: bool,
+) -> Result<Target> {
     if registry.explicit_scheme() == Some(Scheme::Http) && !insecure && !registry.is_loopback() {
         return Err(Failure::usage(format!(
             "--registry http://{registry}: plain HTTP to a registry that is not a loopback address needs --insecure"
         )));
     }
     // CI_* defaults describe CI_REGISTRY's project; they do not apply to other registries.
-    let ci_is_target = ci_registry
+    let ci_is_target = vars
+        .setting("CI_REGISTRY")?
         .and_then(|ci| Registry::parse(ci).ok())
         .is_none_or(|ci| ci.same_as(&registry));
     let repository = match repository_flag {
@@ -183,10 +336,37 @@ fn targets(
         None if ci_is_target => default_repository(vars, &registry)?,
         None => None,
     };
-    Ok(vec![Target {
+    Ok(Target {
+        keys: vec![registry.host_port()],
         registry,
         repository,
-    }])
+        dependency_proxy: false,
+    })
+}
+
+/// `CI_DEPENDENCY_PROXY_SERVER`. GitLab writes it with the port even when that is 443
+/// (`gitlab.com:443`) and image references copy it from the `..._IMAGE_PREFIX`
+/// variables, while GitLab's own docs strip the port, and docker matches keys exactly:
+/// the credential is stored under both spellings. The proxy holds none of the job's
+/// repositories.
+fn dependency_proxy_target(vars: &Vars) -> Result<Target> {
+    let Some(raw) = vars.setting("CI_DEPENDENCY_PROXY_SERVER")? else {
+        return Err(Failure::usage(
+            "--dependency-proxy: CI_DEPENDENCY_PROXY_SERVER is not set (the dependency proxy is off on this instance, or this is not a GitLab job)",
+        ));
+    };
+    let registry = Registry::parse(raw)
+        .map_err(|e| bad_name(&vars.describe("CI_DEPENDENCY_PROXY_SERVER"), raw, e))?;
+    let mut keys = vec![registry.host_port()];
+    if registry.port().is_none() && registry.explicit_scheme() != Some(Scheme::Http) {
+        keys.insert(0, format!("{}:443", registry.host()));
+    }
+    Ok(Target {
+        registry,
+        repository: None,
+        keys,
+        dependency_proxy: true,
+    })
 }
 
 fn default_repository(vars: &Vars, registry: &Registry) -> Result<Option<Repository>> {
@@ -199,7 +379,7 @@ fn default_repository(vars: &Vars, registry: &Registry) -> Result<Option<Reposit
             .map_err(|e| bad_name(&vars.describe("CI_REGISTRY_IMAGE"), image, e));
     }
     match vars.setting("CI_PROJECT_PATH")? {
-        Some(path) => Repository::parse(path, None)
+        Some(path) => Repository::project_path(path)
             .map(Some)
             .map_err(|e| bad_name(&vars.describe("CI_PROJECT_PATH"), path, e)),
         None => Ok(None),
@@ -219,8 +399,10 @@ fn ci_server_ca(vars: &Vars, warnings: &mut Vec<String>) -> Result<Option<ExtraC
     } else if std::path::Path::new(value).is_file() {
         ExtraCa::from_file(&name, value)
     } else {
+        // Quoted escaped and cut: the value may be anything, 128 KiB of it included.
         warnings.push(format!(
-            "{name} names {value}, which does not exist; it is ignored"
+            "{name} names {}, which does not exist; it is ignored",
+            crate::output::sanitize(&value.escape_debug().to_string(), 200)
         ));
         return Ok(None);
     };
@@ -235,19 +417,37 @@ fn ci_server_ca(vars: &Vars, warnings: &mut Vec<String>) -> Result<Option<ExtraC
 
 /// `https://gitlab.example.com` or `.../api/v4` -> `.../api/v4`.
 fn api_url_from(what: &str, url: &str) -> Result<String> {
+    // The URL parser would quietly drop a line break or punycode a look-alike host.
+    if !url.is_ascii() || url.chars().any(|c| c.is_whitespace() || c.is_control()) {
+        return Err(Failure::usage(format!(
+            "{what} '{}' has spaces, control or non-ASCII characters (a look-alike?); write the URL in ASCII",
+            crate::output::sanitize(url, 80)
+        )));
+    }
     let parsed = reqwest::Url::parse(url).map_err(|e| {
         Failure::usage(format!(
             "{what} '{}' is not a URL: {e}",
             crate::output::sanitize(url, 80)
         ))
     })?;
-    if !matches!(parsed.scheme(), "http" | "https")
+    // `https:///x` parses with host `x`; an `@` anywhere hides user information.
+    let no_host = url
+        .split_once("://")
+        .is_none_or(|(_, rest)| rest.starts_with('/'));
+    if no_host
+        || url.contains('@')
+        || !matches!(parsed.scheme(), "http" | "https")
         || !parsed.username().is_empty()
         || parsed.password().is_some()
+        || parsed.query().is_some()
+        || parsed.fragment().is_some()
     {
         return Err(Failure::usage(format!(
-            "{what} must be an http(s) URL without user information"
+            "{what} must be an http(s) URL with a host, without user information, query or fragment"
         )));
+    }
+    if let Err(e) = Registry::parse(parsed.host_str().unwrap_or_default()) {
+        return Err(Failure::usage(format!("{what}: the host {e}")));
     }
     let base = url.trim_end_matches('/');
     Ok(if base.ends_with("/api/v4") {
@@ -259,21 +459,6 @@ fn api_url_from(what: &str, url: &str) -> Result<String> {
 
 /// Where file-writing engines write. `HOME` is read, never looked up: a static binary
 /// must not consult NSS.
-fn paths(vars: &Vars, auth_file: Option<PathBuf>) -> Result<Paths> {
-    let docker_config_file = match auth_file {
-        Some(path) => Some(path),
-        None => match (vars.setting("DOCKER_CONFIG")?, vars.setting("HOME")?) {
-            (Some(dir), _) => Some(PathBuf::from(dir).join("config.json")),
-            (None, Some(home)) => Some(PathBuf::from(home).join(".docker/config.json")),
-            (None, None) => None,
-        },
-    };
-    Ok(Paths {
-        docker_config_file,
-        docker_config_missing: "neither DOCKER_CONFIG nor HOME is set: pass --auth-file FILE",
-    })
-}
-
 /// Every secret the run can see in its variables, to keep out of children's environments.
 fn secrets_in(vars: &Vars, password_var: &str) -> Vec<Secret> {
     SECRET_VARIABLES
@@ -303,11 +488,14 @@ mod tests {
         registry: Option<&str>,
         repo: Option<&str>,
     ) -> Result<Vec<Target>> {
+        let flags: Vec<String> = registry.into_iter().map(String::from).collect();
         targets(
             &Vars::from_pairs(pairs.iter().copied()),
-            registry,
+            &flags,
             repo,
             false,
+            false,
+            true,
         )
     }
 
@@ -364,6 +552,50 @@ mod tests {
     }
 
     #[test]
+    fn several_registries_and_the_dependency_proxy_keyed_with_and_without_its_port() {
+        let vars = Vars::from_pairs([
+            ("CI_REGISTRY", "reg.example.com"),
+            ("CI_PROJECT_PATH", "g/a"),
+            ("CI_DEPENDENCY_PROXY_SERVER", "gitlab.example.com:443"),
+        ]);
+        let flags = [
+            "reg.example.com".to_string(),
+            "other.example.com:5000".to_string(),
+            "REG.example.com:443".to_string(),
+        ];
+        let t = targets(&vars, &flags, None, false, true, true).unwrap();
+        let keys: Vec<&[String]> = t.iter().map(|t| t.keys.as_slice()).collect();
+        assert_eq!(
+            keys,
+            [
+                &["reg.example.com".to_string()][..],
+                &["other.example.com:5000".to_string()][..],
+                &[
+                    "gitlab.example.com:443".to_string(),
+                    "gitlab.example.com".to_string()
+                ][..],
+            ]
+        );
+        assert_eq!(t[0].repository.as_ref().unwrap().as_str(), "g/a");
+        assert!(t[1].repository.is_none() && t[2].repository.is_none());
+        assert!(t[2].dependency_proxy && !t[0].dependency_proxy);
+
+        let t = targets(&vars, &[], None, false, true, true).unwrap();
+        assert_eq!(t.len(), 2, "CI_REGISTRY and the proxy");
+        let err = targets(&Vars::from_pairs([]), &[], None, false, true, true).unwrap_err();
+        assert!(
+            err.message.contains("CI_DEPENDENCY_PROXY_SERVER"),
+            "{}",
+            err.message
+        );
+        assert!(
+            targets(&Vars::from_pairs([]), &[], None, false, false, false)
+                .unwrap()
+                .is_empty()
+        );
+    }
+
+    #[test]
     fn api_urls() {
         assert_eq!(
             api_url_from("x", "https://gitlab.example.com/").unwrap(),
@@ -374,5 +606,17 @@ mod tests {
             "http://127.0.0.1:1/api/v4"
         );
         assert!(api_url_from("x", "https://user:pw@gitlab.example.com").is_err());
+        for bad in [
+            "https://gitlab.example.com\n",
+            "https://gitlаb.example.com", // Cyrillic a
+            "https://gitlab.example.com/?x=1",
+            "https:///api/v4",
+            "https://https://user:pass@host/path",
+            "host:99999",
+        ] {
+            assert!(api_url_from("x", bad).is_err(), "{bad:?}");
+        }
+        let long_host = format!("https://{}.com", "a".repeat(300));
+        assert!(api_url_from("x", &long_host).is_err());
     }
 }

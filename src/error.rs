@@ -9,6 +9,9 @@ use std::fmt;
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
 pub enum Exit {
     Success = 0,
+    /// Credential-helper mode only: the protocol's failure status (the message, e.g.
+    /// "credentials not found in native keychain", is on stdout).
+    Protocol = 1,
     /// Bad usage or bad input (a flag, a variable, a file).
     Usage = 2,
     /// No credential found, or none can serve the intent.

@@ -12,6 +12,7 @@ use crate::names::{Registry, Scheme};
 use crate::output::sanitize;
 use crate::secret::Secret;
 use reqwest::Url;
+use secrecy::zeroize::Zeroizing;
 
 /// Where the registry's API lives, once the scheme is settled.
 #[derive(Debug, Clone)]
@@ -108,7 +109,11 @@ pub async fn ping(
 fn speaks_the_other_scheme(result: &Result<Reply, NetError>, tried: Scheme) -> bool {
     match (tried, result) {
         (Scheme::Http, Ok(reply)) => reply.status == 400,
-        (Scheme::Http, Err(e)) => !matches!(e.kind, NetErrorKind::Dns | NetErrorKind::Timeout),
+        // An answer too large to read is still plain HTTP talking (not a registry).
+        (Scheme::Http, Err(e)) => !matches!(
+            e.kind,
+            NetErrorKind::Dns | NetErrorKind::Timeout | NetErrorKind::TooLarge
+        ),
         (Scheme::Https, Err(e)) => {
             matches!(e.kind, NetErrorKind::HttpOnHttps | NetErrorKind::Connect)
         }
@@ -231,7 +236,7 @@ pub async fn request_token(
     }
     // Pushing to a new path sometimes gets a spurious 404 under concurrency; retry it.
     let retry_404 = scope.is_some_and(|s| s.contains("push"));
-    let reply = match http
+    let mut reply = match http
         .get(url.as_str(), Credential::Basic(username, secret), retry_404)
         .await
     {
@@ -239,15 +244,19 @@ pub async fn request_token(
         Err(e) => return TokenReply::Net(e),
     };
     match reply.status {
-        200 => match token_from_body(&reply.body) {
-            Ok(token) => match Claims::decode(&token) {
-                Ok(claims) => TokenReply::Granted(claims),
-                Err(e) => TokenReply::Broken(format!(
-                    "{realm} answered 200 with an unreadable token: {e}"
-                )),
-            },
-            Err(e) => TokenReply::Broken(format!("{realm} answered 200 without a token: {e}")),
-        },
+        200 => {
+            // The registry token is a credential while it lives: wiped once read.
+            let body = Zeroizing::new(std::mem::take(&mut reply.body));
+            match token_from_body(&body).map(Zeroizing::new) {
+                Ok(token) => match Claims::decode(&token) {
+                    Ok(claims) => TokenReply::Granted(claims),
+                    Err(e) => TokenReply::Broken(format!(
+                        "{realm} answered 200 with an unreadable token: {e}"
+                    )),
+                },
+                Err(e) => TokenReply::Broken(format!("{realm} answered 200 without a token: {e}")),
+            }
+        }
         401 => TokenReply::Unauthorized(error_message(&reply.body)),
         403 => TokenReply::Forbidden(error_message(&reply.body)),
         300..=399 => TokenReply::Redirected(

@@ -11,7 +11,13 @@ use std::io::IsTerminal;
 use std::process::ExitCode;
 
 fn main() -> ExitCode {
-    let cli = Cli::parse();
+    // Docker runs the binary as docker-credential-ci-registry-login ACTION.
+    let args = ci_registry_login::helper::argv(std::env::args_os().collect());
+    if let Some(message) = ci_registry_login::cli::argument_problem(&args) {
+        eprintln!("ci-registry-login: error: {message}");
+        return ExitCode::from(Exit::Usage.code());
+    }
+    let cli = Cli::parse_from(args);
     init_tracing(cli.common.verbose, cli.common.quiet);
     let printer_quiet = cli.common.quiet;
     let exit = match run(cli) {
@@ -47,8 +53,10 @@ fn init_tracing(verbose: u8, quiet: bool) {
         (false, 2) => LevelFilter::DEBUG,
         _ => LevelFilter::TRACE,
     };
+    // An empty RUST_LOG means unset, not "log nothing".
     let filter = std::env::var("RUST_LOG")
         .ok()
+        .filter(|s| !s.trim().is_empty())
         .and_then(|s| s.parse::<Targets>().ok())
         .unwrap_or_else(|| Targets::new().with_default(level));
     let ansi = std::io::stderr().is_terminal() && std::env::var_os("NO_COLOR").is_none();

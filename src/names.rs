@@ -28,22 +28,27 @@ pub enum NameError {
     Whitespace,
     #[error("has user information ('@'); pass credentials through variables, never in the address")]
     UserInfo,
-    #[error("has a path ('{0}'); give only host[:port]")]
+    #[error("has a path ('{}'); give only host[:port]", shown(.0))]
     Path(String),
-    #[error("has an unsupported scheme '{0}'; use host[:port], https://host or http://host")]
+    #[error("has an unsupported scheme '{}'; use host[:port], https://host or http://host", shown(.0))]
     Scheme(String),
-    #[error("has an invalid port '{0}' (1-65535)")]
+    #[error("has an invalid port '{}' (1-65535)", shown(.0))]
     Port(String),
-    #[error("has a non-ASCII host '{0}' (a look-alike character?); write it in ASCII or punycode")]
+    #[error("has a non-ASCII host '{}' (a look-alike character?); write it in ASCII or punycode", shown(.0))]
     NonAscii(String),
-    #[error("has an invalid host '{0}'")]
+    #[error("has an invalid host '{}'", shown(.0))]
     Host(String),
-    #[error("has an invalid path component '{0}' (lower-case letters, digits, '.', '_', '-')")]
+    #[error("has an invalid path component '{}' (lower-case letters, digits, '.', '_', '-')", shown(.0))]
     Component(String),
     #[error("is too long ({0} characters, at most 255)")]
     TooLong(usize),
     #[error("names registry '{0}', not the one being logged in to ('{1}')")]
     OtherRegistry(String, String),
+}
+
+/// A piece of hostile input as a message quotes it: never a 128 KiB line in a job log.
+fn shown(part: &str) -> String {
+    crate::output::sanitize(part, 80)
 }
 
 impl Registry {
@@ -208,6 +213,28 @@ impl Repository {
         {
             path = head;
         }
+        Repository::components(path)
+    }
+
+    /// A GitLab project path (`CI_PROJECT_PATH`): components only. It never starts with
+    /// a registry host (a group may be named `my.group`) and never carries a tag.
+    pub fn project_path(input: &str) -> Result<Repository, NameError> {
+        if input.is_empty() {
+            return Err(NameError::Empty);
+        }
+        if input.chars().any(|c| c.is_whitespace() || c.is_control()) {
+            return Err(NameError::Whitespace);
+        }
+        if input.contains("://") {
+            return Err(NameError::Scheme(
+                input.split("://").next().unwrap_or("").into(),
+            ));
+        }
+        Repository::components(input)
+    }
+
+    /// Lower-cases and checks every component of a bare path.
+    fn components(path: &str) -> Result<Repository, NameError> {
         let path = path.to_ascii_lowercase();
         if path.len() > 255 {
             return Err(NameError::TooLong(path.len()));
@@ -241,6 +268,13 @@ fn strip_registry_prefix<'a>(
     let Some((first, rest)) = path.split_once('/') else {
         return Ok(path);
     };
+    // The registry itself, even a bare name (`registry` as a service alias), found by
+    // fuzzing: `docker`'s rule alone kept `registry/group/app` whole.
+    if let Some(r) = registry
+        && Registry::parse(first).is_ok_and(|named| named.same_as(r))
+    {
+        return Ok(rest);
+    }
     let looks_like_host = first.contains('.') || first.contains(':') || first == "localhost";
     if !looks_like_host {
         return Ok(path);
@@ -271,7 +305,11 @@ fn valid_component(c: &str) -> bool {
             i += 1;
         }
         let sep = &c[start..i];
-        let ok = sep == "." || sep == "_" || sep == "__" || sep.bytes().all(|x| x == b'-');
+        // An empty run is a byte that is neither: refuse it (and never spin on it).
+        let ok = sep == "."
+            || sep == "_"
+            || sep == "__"
+            || (!sep.is_empty() && sep.bytes().all(|x| x == b'-'));
         if !ok {
             return false;
         }
@@ -333,6 +371,22 @@ mod tests {
     }
 
     #[test]
+    fn project_paths_are_only_components() {
+        let p = |s| Repository::project_path(s).map(|x| x.0);
+        assert_eq!(p("My.Group/App").unwrap(), "my.group/app");
+        assert_eq!(p("group/sub/app").unwrap(), "group/sub/app");
+        for bad in [
+            "group/app:latest",
+            "group/app@sha256:abc",
+            "",
+            " g/a",
+            "g/../a",
+        ] {
+            assert!(p(bad).is_err(), "{bad:?} was accepted");
+        }
+    }
+
+    #[test]
     fn repository_is_lower_cased_and_stripped() {
         let r = Registry::parse("reg.example.com:5050").unwrap();
         let p = |s| Repository::parse(s, Some(&r)).map(|x| x.0);
@@ -350,6 +404,13 @@ mod tests {
             p("other.example.com/group/app"),
             Err(NameError::OtherRegistry(..))
         ));
+        let bare = Registry::parse("registry").unwrap();
+        assert_eq!(
+            Repository::parse("registry/group/app", Some(&bare))
+                .unwrap()
+                .0,
+            "group/app"
+        );
         for bad in [
             "",
             "group/../app",
@@ -359,6 +420,10 @@ mod tests {
             "a b",
             "g/.x",
             "g/a___b",
+            // Found by fuzzing: a byte outside the grammar used to loop forever.
+            "group/a+b",
+            "grоup/app", // Cyrillic o
+            "g/a!b",
         ] {
             assert!(p(bad).is_err(), "{bad:?} was accepted");
         }

@@ -107,11 +107,18 @@ pub fn rfc3339(unix: u64) -> String {
 
 /// The plan object shared by `plan`, `check` and `login --format json`.
 pub fn plan_json(plan: &Plan) -> Value {
+    // The same facts `--report` writes: what was chosen, granted, and until when.
     let chosen = plan.chosen().map(|a| {
+        let live = a.live.as_ref();
         json!({
             "kind": a.candidate.kind.as_str(),
             "source": a.candidate.source,
             "username": a.candidate.username,
+            "granted": live
+                .and_then(|l| l.granted.as_ref())
+                .map(|g| g.iter().map(|x| x.as_str()).collect::<Vec<_>>()),
+            "token_expires_at": live.and_then(|l| l.expires_at).map(rfc3339),
+            "token_lifetime_seconds": live.and_then(|l| l.lifetime_seconds),
         })
     });
     json!({
@@ -245,16 +252,38 @@ pub fn plan_text(plan: &Plan, live: bool) -> String {
 
 fn table(rows: &[Vec<String>]) -> String {
     let columns = rows[0].len();
+    // Cells but the last (the verdict) hold values from variables, a 128 KiB user name
+    // among them: one line each, cut short.
+    let cells: Vec<Vec<String>> = rows
+        .iter()
+        .map(|row| {
+            row.iter()
+                .enumerate()
+                .map(|(c, cell)| {
+                    if c + 1 == columns {
+                        cell.clone()
+                    } else {
+                        sanitize(&cell.replace('\n', "?"), 64)
+                    }
+                })
+                .collect()
+        })
+        .collect();
     let widths: Vec<usize> = (0..columns)
-        .map(|c| rows.iter().map(|r| r[c].chars().count()).max().unwrap_or(0))
+        .map(|c| {
+            cells
+                .iter()
+                .map(|r| r[c].chars().count())
+                .max()
+                .unwrap_or(0)
+        })
         .collect();
     let mut out = String::new();
-    for row in rows {
+    for row in &cells {
         for (c, cell) in row.iter().enumerate() {
-            if c + 1 == columns {
-                out.push_str(cell);
-            } else {
-                out.push_str(&format!("{cell:<w$}  ", w = widths[c]));
+            out.push_str(cell);
+            if c + 1 < columns {
+                out.push_str(&" ".repeat(widths[c] - cell.chars().count() + 2));
             }
         }
         out.push('\n');
@@ -265,6 +294,18 @@ fn table(rows: &[Vec<String>]) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_huge_cell_is_cut_not_a_panic() {
+        // Found by the bad-input table: a 128 KiB user name overflowed `{:<width$}`.
+        let rows = vec![
+            vec!["USER".to_string(), "VERDICT".to_string()],
+            vec![format!("{}\n", "a".repeat(131_000)), "not used".to_string()],
+        ];
+        let text = table(&rows);
+        assert_eq!(text.lines().count(), 2);
+        assert!(text.lines().all(|l| l.chars().count() < 100), "{text}");
+    }
 
     #[test]
     fn durations_read_naturally() {

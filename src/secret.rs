@@ -2,6 +2,7 @@
 //! redaction, and the only way to the bytes is [`Secret::expose`], so every use is easy
 //! to audit (`grep expose`).
 
+use secrecy::zeroize::Zeroizing;
 use secrecy::{ExposeSecret, SecretString};
 use std::fmt;
 
@@ -20,23 +21,29 @@ impl Secret {
     /// Takes a secret as a variable delivers it: one trailing line ending is dropped
     /// (as `docker login --password-stdin` does), any other whitespace is kept but
     /// reported, because it is almost always a copy-and-paste accident.
-    pub fn from_input(mut raw: String) -> (Secret, Whitespace) {
-        for ending in ["\r\n", "\n", "\r"] {
-            if raw.ends_with(ending) {
-                raw.truncate(raw.len() - ending.len());
-                break;
-            }
-        }
-        let whitespace = if raw.trim() != raw || raw.contains(['\n', '\r']) {
+    pub fn from_input(raw: String) -> (Secret, Whitespace) {
+        let raw = Zeroizing::new(raw);
+        let value = ["\r\n", "\n", "\r"]
+            .iter()
+            .find_map(|ending| raw.strip_suffix(ending))
+            .unwrap_or(&raw);
+        let whitespace = if value.trim() != value || value.contains(['\n', '\r']) {
             Whitespace::Surrounding
         } else {
             Whitespace::None
         };
-        (Secret(SecretString::from(raw)), whitespace)
+        (Secret::exact(value), whitespace)
     }
 
     pub fn new(value: impl Into<String>) -> Secret {
-        Secret(SecretString::from(value.into()))
+        Secret::exact(&Zeroizing::new(value.into()))
+    }
+
+    /// The only constructor of the inner value. A `String` with spare capacity is
+    /// reallocated on its way into a `Box<str>` and the old buffer freed unwiped; an
+    /// exact copy is not, and the caller's buffer is wiped by its `Zeroizing`.
+    fn exact(value: &str) -> Secret {
+        Secret(SecretString::from(value.to_string()))
     }
 
     pub fn expose(&self) -> &str {

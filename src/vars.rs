@@ -2,6 +2,7 @@
 //! emulation). Read once at start-up; everything else asks this snapshot.
 
 use crate::yaml::{self, FileVariable};
+use secrecy::zeroize::{Zeroize, Zeroizing};
 use std::collections::BTreeMap;
 use std::ffi::OsString;
 use std::path::{Path, PathBuf};
@@ -18,6 +19,15 @@ struct Var {
     origin: Origin,
 }
 
+/// Values are secrets as often as not; a variables file's exist nowhere else in memory.
+impl Drop for Var {
+    fn drop(&mut self) {
+        if let Ok(value) = &mut self.value {
+            value.zeroize();
+        }
+    }
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Bad {
     NotUnicode,
@@ -31,6 +41,9 @@ pub enum VarError {
     NotUnicode(String),
     #[error("{0} contains a NUL character")]
     Nul(String),
+    /// A variable naming a file or folder whose value no one means as a path.
+    #[error("{name} {problem}")]
+    Path { name: String, problem: &'static str },
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -42,6 +55,8 @@ pub enum FileError {
     },
     #[error("--variables-file {path}: {message}")]
     Parse { path: String, message: String },
+    #[error("--variables-file '{path}' {problem}")]
+    Path { path: String, problem: &'static str },
 }
 
 /// Variables by name. Secrets pass through here, so it has no `Debug`.
@@ -79,35 +94,26 @@ impl Vars {
     }
 
     fn add_file(&mut self, path: &Path) -> Result<(), FileError> {
+        if let Some(problem) = crate::user_path::problem(path) {
+            return Err(FileError::Path {
+                path: crate::output::sanitize(&path.to_string_lossy(), 80),
+                problem,
+            });
+        }
         let shown = path.display().to_string();
         let bytes = std::fs::read(path).map_err(|source| FileError::Read {
             path: shown.clone(),
             source,
         })?;
-        let text = String::from_utf8(bytes).map_err(|e| FileError::Parse {
+        let text = Zeroizing::new(String::from_utf8(bytes).map_err(|e| FileError::Parse {
             path: shown.clone(),
             message: format!("not valid UTF-8 (byte {})", e.utf8_error().valid_up_to()),
+        })?);
+        let parsed = parse_variables_file(&text).map_err(|message| FileError::Parse {
+            path: shown.clone(),
+            message,
         })?;
-        let parsed = match yaml::variables_map(&text) {
-            Ok(Some(entries)) => entries,
-            Ok(None) => dotenv(&text).map_err(|message| FileError::Parse {
-                path: shown.clone(),
-                message,
-            })?,
-            Err(e) => {
-                return Err(FileError::Parse {
-                    path: shown,
-                    message: e.message,
-                });
-            }
-        };
         for (name, value) in parsed {
-            if !valid_name(&name) {
-                return Err(FileError::Parse {
-                    path: shown,
-                    message: format!("'{}' is not a variable name", name.escape_debug()),
-                });
-            }
             match value {
                 FileVariable::Value(v) => {
                     let value = if v.contains('\0') { Err(Bad::Nul) } else { Ok(v) };
@@ -125,6 +131,38 @@ impl Vars {
             }
         }
         Ok(())
+    }
+
+    /// Adds variables from a source ranked below everything already loaded (gitlab-ci-local's
+    /// home variables file): a name already set keeps its value. Later entries override
+    /// earlier ones of the same source; names that are not variable names are skipped.
+    pub fn add_fallback(&mut self, entries: Vec<(String, FileVariable)>, origin: &Origin) {
+        let shown = match origin {
+            Origin::File(path) => path.display().to_string(),
+            Origin::Env => "the environment".into(),
+        };
+        let mut fallback = BTreeMap::new();
+        for (name, value) in entries {
+            match value {
+                FileVariable::Value(v) if valid_name(&name) => {
+                    let value = if v.contains('\0') { Err(Bad::Nul) } else { Ok(v) };
+                    fallback.insert(
+                        name,
+                        Var {
+                            value,
+                            origin: origin.clone(),
+                        },
+                    );
+                }
+                FileVariable::Value(_) => {}
+                FileVariable::OnlyScoped => self.notes.push(format!(
+                    "{name} in {shown} has only environment-scoped values and no \"*\" entry; it is not used"
+                )),
+            }
+        }
+        for (name, var) in fallback {
+            self.map.entry(name).or_insert(var);
+        }
     }
 
     /// Builds a snapshot from pairs, for tests and for the credential helper.
@@ -157,6 +195,31 @@ impl Vars {
         Ok(self.get(name)?.filter(|v| !v.is_empty()))
     }
 
+    /// Like [`Vars::setting`], for a variable naming a file or folder: refuses values
+    /// that cannot be a path anyone meant ([`crate::user_path::problem`]).
+    pub fn path_setting(&self, name: &str) -> Result<Option<&str>, VarError> {
+        let value = self.setting(name)?;
+        match value.and_then(|v| crate::user_path::problem(Path::new(v))) {
+            Some(problem) => Err(VarError::Path {
+                name: self.describe(name),
+                problem,
+            }),
+            None => Ok(value),
+        }
+    }
+
+    /// Like [`Vars::path_setting`], for a variable naming a file: a folder is refused.
+    pub fn file_setting(&self, name: &str) -> Result<Option<&str>, VarError> {
+        let value = self.path_setting(name)?;
+        match value.filter(|v| Path::new(v).is_dir()) {
+            Some(_) => Err(VarError::Path {
+                name: self.describe(name),
+                problem: "is a folder; give a file name",
+            }),
+            None => Ok(value),
+        }
+    }
+
     pub fn is_true(&self, name: &str) -> bool {
         matches!(self.get(name), Ok(Some(v)) if v.eq_ignore_ascii_case("true") || v == "1")
     }
@@ -180,6 +243,23 @@ fn valid_name(name: &str) -> bool {
         .next()
         .is_some_and(|c| c.is_ascii_alphabetic() || c == '_')
         && chars.all(|c| c.is_ascii_alphanumeric() || c == '_')
+}
+
+/// Parses a variables file's text, YAML or dotenv, into names and values; every name
+/// is a valid variable name. The error says where the text is broken.
+pub fn parse_variables_file(text: &str) -> Result<Vec<(String, FileVariable)>, String> {
+    let parsed = match yaml::variables_map(text) {
+        Ok(Some(entries)) => entries,
+        Ok(None) => dotenv(text)?,
+        Err(e) => return Err(e.message),
+    };
+    if let Some((name, _)) = parsed.iter().find(|(name, _)| !valid_name(name)) {
+        return Err(format!(
+            "'{}' is not a variable name",
+            crate::output::sanitize(&name.escape_debug().to_string(), 80)
+        ));
+    }
+    Ok(parsed)
 }
 
 /// The dotenv form gitlab-ci-local also reads: `KEY=value` lines, `#` comments, optional
@@ -253,6 +333,29 @@ mod tests {
         let f = file("P: \"a\\0b\"\n");
         let vars = Vars::load([], Some(f.path())).unwrap();
         assert_eq!(vars.get("P").unwrap_err(), VarError::Nul("P".into()));
+    }
+
+    #[test]
+    fn path_variables_refuse_what_no_one_means() {
+        let dir = tempfile::tempdir().unwrap();
+        let folder = dir.path().to_str().unwrap();
+        let vars = Vars::from_pairs([
+            ("DOCKER_CONFIG", " /tmp/x"),
+            ("HOME", folder),
+            ("REGISTRY_AUTH_FILE", folder),
+        ]);
+        assert_eq!(
+            vars.path_setting("DOCKER_CONFIG").unwrap_err().to_string(),
+            "DOCKER_CONFIG has spaces around it"
+        );
+        assert_eq!(vars.path_setting("HOME").unwrap(), Some(folder));
+        assert_eq!(
+            vars.file_setting("REGISTRY_AUTH_FILE")
+                .unwrap_err()
+                .to_string(),
+            "REGISTRY_AUTH_FILE is a folder; give a file name"
+        );
+        assert_eq!(vars.path_setting("UNSET").unwrap(), None);
     }
 
     #[test]

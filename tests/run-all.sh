@@ -11,7 +11,8 @@ as_root() { if [ "$(id -u)" = 0 ]; then "$@"; else sudo "$@"; fi; }
 # Debian packages: command -> package.
 missing=()
 for pair in docker-registry:docker-registry skopeo:skopeo podman:podman buildah:buildah \
-            hyperfine:hyperfine rsync:rsync file:file unshare:util-linux git:git; do
+            hyperfine:hyperfine /usr/bin/time:time rsync:rsync file:file unshare:util-linux git:git \
+            strace:strace; do
   command -v "${pair%%:*}" >/dev/null 2>&1 || missing+=("${pair#*:}")
 done
 if [ ${#missing[@]} -gt 0 ]; then
@@ -34,7 +35,8 @@ export PATH="$tools/node_modules/.bin:$PATH"
 
 echo "== building the static release binary"
 cargo build --release --locked
-export CI_REGISTRY_LOGIN_RELEASE_BIN="$PWD/target/x86_64-unknown-linux-gnu/release/ci-registry-login"
+# tests/static_binary.rs runs exactly this binary in an empty chroot.
+export CI_REGISTRY_LOGIN_RELEASE_BIN="${CARGO_TARGET_DIR:-$PWD/target}/x86_64-unknown-linux-gnu/release/ci-registry-login"
 
 echo "== running the tests"
 cargo test --locked -- --test-threads "${TEST_THREADS:-4}"

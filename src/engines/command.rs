@@ -3,20 +3,29 @@
 //! passed through with what it means.
 
 use super::{Engine, EngineError, LoginRequest, RunPolicy, Stored};
-use crate::names::Registry;
 use crate::output::sanitize;
 use crate::secret::Secret;
-use std::io::Write;
+use std::ffi::OsString;
+use std::io::{Read, Write};
 use std::path::PathBuf;
-use std::process::{Command, Stdio};
-use std::time::Instant;
+use std::process::{Child, Command, Output, Stdio};
+use std::sync::mpsc::Sender;
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
+
+/// The arguments of a login under one key (the secret is read from stdin).
+pub type LoginArgs = Box<dyn Fn(&LoginRequest, &str) -> Vec<String>>;
+/// The arguments of a logout of one key.
+pub type LogoutArgs = Box<dyn Fn(&str) -> Vec<String>>;
 
 pub struct CommandEngine {
     pub name: &'static str,
     pub program: PathBuf,
-    /// Arguments for a login that reads the secret from stdin.
-    pub login_args: fn(&LoginRequest) -> Vec<String>,
-    pub logout_args: fn(&Registry) -> Vec<String>,
+    pub login_args: LoginArgs,
+    pub logout_args: LogoutArgs,
+    /// Variables the tool needs besides what it inherits (`DOCKER_CONFIG` of an
+    /// isolated job, say).
+    pub env: Vec<(OsString, OsString)>,
     /// Where the tool stores credentials, for the summary line.
     pub location: String,
     pub policy: RunPolicy,
@@ -77,9 +86,22 @@ pub fn classify(output: &str) -> Failure {
 impl CommandEngine {
     /// Finds the program on PATH.
     pub fn find(program: &str) -> Result<PathBuf, EngineError> {
-        which::which(program).map_err(|_| EngineError::Missing {
+        let missing = || EngineError::Missing {
             program: program.into(),
-        })
+        };
+        let path = std::env::var_os("PATH").ok_or_else(missing)?;
+        // `which` expands a PATH entry starting with `~` through std's home_dir, which
+        // without HOME asks the password database: getpwuid_r, glibc NSS, in a static
+        // binary. Without HOME such entries are skipped instead.
+        let path = match std::env::var_os("HOME") {
+            Some(_) => path,
+            None => std::env::join_paths(
+                std::env::split_paths(&path).filter(|dir| !dir.starts_with("~")),
+            )
+            .map_err(|_| missing())?,
+        };
+        let cwd = std::env::current_dir().map_err(|_| missing())?;
+        which::which_in(program, Some(path), cwd).map_err(|_| missing())
     }
 }
 
@@ -89,17 +111,69 @@ impl Engine for CommandEngine {
     }
 
     fn login(&self, request: &LoginRequest) -> Result<Stored, EngineError> {
-        let args = (self.login_args)(request);
+        self.login_started(request, None)
+    }
+
+    fn start(&self, request: &LoginRequest) -> Option<Started> {
+        let args = (self.login_args)(request, request.keys.first()?);
+        let child = self.spawn(&args, Some(request.secret)).ok()?;
+        Some(Started {
+            args,
+            secret: request.secret.clone(),
+            child: Some(child),
+        })
+    }
+
+    fn login_started(
+        &self,
+        request: &LoginRequest,
+        mut started: Option<Started>,
+    ) -> Result<Stored, EngineError> {
+        // Keys log in one after another (the tools do not lock their files); only the
+        // first can have been started.
+        for key in request.keys {
+            self.login_as(request, key, started.take())?;
+        }
+        Ok(Stored {
+            engine: self.name,
+            location: self.location.clone(),
+            warnings: Vec::new(),
+        })
+    }
+
+    fn logout(&self, keys: &[String]) -> Result<bool, EngineError> {
+        let mut removed = false;
+        for key in keys {
+            match self.run(&(self.logout_args)(key), None, None) {
+                Ok(()) => removed = true,
+                Err((_, output)) if output.to_ascii_lowercase().contains("not logged in") => {}
+                Err((_, output)) => {
+                    return Err(EngineError::Failed {
+                        engine: self.name,
+                        output,
+                    });
+                }
+            }
+        }
+        Ok(removed)
+    }
+}
+
+impl CommandEngine {
+    /// One login, retried while the tool's failure looks transient; the first attempt
+    /// may be a tool started earlier.
+    fn login_as(
+        &self,
+        request: &LoginRequest,
+        key: &str,
+        mut early: Option<Started>,
+    ) -> Result<(), EngineError> {
+        let args = (self.login_args)(request, key);
         let started = Instant::now();
         let mut attempt = 1;
         loop {
-            match self.run(&args, Some(request.secret)) {
-                Ok(()) => {
-                    return Ok(Stored {
-                        engine: self.name,
-                        location: self.location.clone(),
-                    });
-                }
+            match self.run(&args, Some(request.secret), early.take()) {
+                Ok(()) => return Ok(()),
                 Err((Failure::Transient, output)) if attempt < self.policy.retry.attempts => {
                     let wait = self.policy.retry.delay(attempt);
                     if started.elapsed() + wait > self.policy.retry.budget {
@@ -137,29 +211,69 @@ impl Engine for CommandEngine {
             }
         }
     }
-
-    fn logout(&self, registry: &Registry) -> Result<bool, EngineError> {
-        match self.run(&(self.logout_args)(registry), None) {
-            Ok(()) => Ok(true),
-            Err((_, output)) if output.to_ascii_lowercase().contains("not logged in") => Ok(false),
-            Err((_, output)) => Err(EngineError::Failed {
-                engine: self.name,
-                output,
-            }),
-        }
-    }
 }
 
 impl CommandEngine {
-    /// Runs the tool; on failure returns what its output means and the output itself
+    /// Runs the tool, or finishes `early` when it was started with these very arguments
+    /// and secret; on failure returns what its output means and the output itself
     /// (cleaned of control characters and, as insurance, of the secret).
-    fn run(&self, args: &[String], secret: Option<&Secret>) -> Result<(), (Failure, String)> {
+    fn run(
+        &self,
+        args: &[String],
+        secret: Option<&Secret>,
+        early: Option<Started>,
+    ) -> Result<(), (Failure, String)> {
+        let mut child = match early.and_then(|e| e.take_if_for(args, secret)) {
+            Some(child) => child,
+            None => self.spawn(args, secret)?,
+        };
+        if let (Some(secret), Some(mut stdin)) = (secret, child.stdin.take()) {
+            // A tool that exits early closes the pipe; its exit status tells why.
+            let _ = stdin.write_all(secret.expose().as_bytes());
+        }
+        // A stuck tool (a hung daemon behind `docker login`) must not hang the job.
+        let limit = self.policy.retry.budget.max(Duration::from_secs(1));
+        let out = wait_within(child, limit)
+            .map_err(|e| {
+                (
+                    Failure::Other,
+                    format!("{} did not finish: {e}", self.program.display()),
+                )
+            })?
+            .ok_or_else(|| {
+                (
+                    Failure::Other,
+                    format!(
+                        "{} did not finish within {} (--retry-timeout) and was stopped",
+                        self.program.display(),
+                        crate::output::duration(limit.as_secs())
+                    ),
+                )
+            })?;
+        if out.status.success() {
+            return Ok(());
+        }
+        let mut text = tool_message(&out.stderr, &out.stdout);
+        if let Some(secret) = secret.filter(|s| !s.is_empty()) {
+            text = text.replace(secret.expose(), "<redacted>");
+        }
+        let text = match out.status.code() {
+            Some(code) => format!("{text} (exit status {code})"),
+            None => format!("{text} (killed by a signal)"),
+        };
+        Err((classify(&text), text))
+    }
+
+    /// Starts the tool with the secret's variables scrubbed from its environment and,
+    /// when there is a secret, a pipe for it on stdin.
+    fn spawn(&self, args: &[String], secret: Option<&Secret>) -> Result<Child, (Failure, String)> {
         tracing::debug!(program = %self.program.display(), ?args, "running");
         let mut command = Command::new(&self.program);
         for name in variables_carrying(self.policy.scrub.iter().chain(secret)) {
             command.env_remove(name);
         }
-        let mut child = command
+        command
+            .envs(self.env.iter().map(|(k, v)| (k, v)))
             .args(args)
             .stdin(if secret.is_some() {
                 Stdio::piped()
@@ -174,29 +288,80 @@ impl CommandEngine {
                     Failure::Other,
                     format!("cannot start {}: {e}", self.program.display()),
                 )
-            })?;
-        if let (Some(secret), Some(mut stdin)) = (secret, child.stdin.take()) {
-            // A tool that exits early closes the pipe; its exit status tells why.
-            let _ = stdin.write_all(secret.expose().as_bytes());
+            })
+    }
+}
+
+/// Waits for `child` and reads its output for at most `limit`; after that the child is
+/// killed and `None` returned. Readers of a killed child's pipes are not waited for: a
+/// grandchild may hold them open.
+fn wait_within(mut child: Child, limit: Duration) -> std::io::Result<Option<Output>> {
+    fn drain(pipe: Option<impl Read + Send + 'static>, closed: Sender<()>) -> JoinHandle<Vec<u8>> {
+        std::thread::spawn(move || {
+            let mut bytes = Vec::new();
+            if let Some(mut pipe) = pipe {
+                let _ = pipe.read_to_end(&mut bytes);
+            }
+            let _ = closed.send(());
+            bytes
+        })
+    }
+    let (closed, pipe_closed) = std::sync::mpsc::channel();
+    let stdout = drain(child.stdout.take(), closed.clone());
+    let stderr = drain(child.stderr.take(), closed);
+    let deadline = Instant::now() + limit;
+    let mut open_pipes = 2;
+    let status = loop {
+        if let Some(status) = child.try_wait()? {
+            break status;
         }
-        let out = child.wait_with_output().map_err(|e| {
-            (
-                Failure::Other,
-                format!("{} did not finish: {e}", self.program.display()),
-            )
-        })?;
-        if out.status.success() {
-            return Ok(());
+        let now = Instant::now();
+        if now >= deadline {
+            let _ = child.kill();
+            let _ = child.wait();
+            return Ok(None);
         }
-        let mut text = tool_message(&out.stderr, &out.stdout);
-        if let Some(secret) = secret.filter(|s| !s.is_empty()) {
-            text = text.replace(secret.expose(), "<redacted>");
+        // A tool's pipes close as it exits: wake up then, not at the next poll (a
+        // 20 ms poll alone added 10 ms to the average `docker login`). A grandchild
+        // can hold them open, so the exit is polled for too.
+        if open_pipes == 0 {
+            std::thread::sleep(Duration::from_millis(1));
+        } else if pipe_closed
+            .recv_timeout((deadline - now).min(Duration::from_millis(20)))
+            .is_ok()
+        {
+            open_pipes -= 1;
         }
-        let text = match out.status.code() {
-            Some(code) => format!("{text} (exit status {code})"),
-            None => format!("{text} (killed by a signal)"),
-        };
-        Err((classify(&text), text))
+    };
+    Ok(Some(Output {
+        status,
+        stdout: stdout.join().unwrap_or_default(),
+        stderr: stderr.join().unwrap_or_default(),
+    }))
+}
+
+/// A tool started ahead of its secret ([`Engine::start`]): it waits on its stdin.
+/// Dropped unused, it is killed before it has read anything.
+pub struct Started {
+    args: Vec<String>,
+    secret: Secret,
+    child: Option<Child>,
+}
+
+impl Started {
+    /// The waiting tool, if it was started with these arguments and this secret.
+    fn take_if_for(mut self, args: &[String], secret: Option<&Secret>) -> Option<Child> {
+        let same = self.args == args && secret.is_some_and(|s| s.expose() == self.secret.expose());
+        if same { self.child.take() } else { None }
+    }
+}
+
+impl Drop for Started {
+    fn drop(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
     }
 }
 

@@ -3,25 +3,60 @@
 //! allows plain HTTP to loopback registries by itself.
 
 use super::{CommandEngine, EngineError, Paths, RunPolicy};
+use std::ffi::OsString;
 
 pub fn docker(paths: &Paths, policy: &RunPolicy) -> Result<CommandEngine, EngineError> {
+    let program = CommandEngine::find("docker")?;
+    let folder = DockerConfig::of("docker", paths)?;
     Ok(CommandEngine {
         name: "docker",
-        program: CommandEngine::find("docker")?,
-        login_args: |r| {
+        program,
+        login_args: Box::new(|r, key| {
             vec![
                 "login".into(),
                 "--username".into(),
                 r.username.into(),
                 "--password-stdin".into(),
-                r.registry.host_port(),
+                key.into(),
             ]
-        },
-        logout_args: |registry| vec!["logout".into(), registry.host_port()],
-        location: match &paths.docker_config_file {
-            Some(path) => format!("{} (or its credential helper)", path.display()),
-            None => "docker's credential store".into(),
-        },
+        }),
+        logout_args: Box::new(|key| vec!["logout".into(), key.into()]),
+        env: folder.env,
+        location: folder.location,
         policy: policy.clone(),
     })
+}
+
+/// Where a tool that keeps docker's `config.json` (docker, nerdctl) stores, and the
+/// `DOCKER_CONFIG` it needs for that: these tools have no switch naming a file.
+pub(super) struct DockerConfig {
+    pub env: Vec<(OsString, OsString)>,
+    pub location: String,
+}
+
+impl DockerConfig {
+    pub fn of(tool: &'static str, paths: &Paths) -> Result<DockerConfig, EngineError> {
+        let Some(file) = &paths.requested else {
+            return Ok(DockerConfig {
+                env: Vec::new(),
+                location: match &paths.docker_config_file {
+                    Some(path) => format!("{} (or its credential helper)", path.display()),
+                    None => format!("{tool}'s credential store"),
+                },
+            });
+        };
+        match (file.file_name(), file.parent()) {
+            (Some(name), Some(folder)) if name == "config.json" => Ok(DockerConfig {
+                env: vec![("DOCKER_CONFIG".into(), folder.as_os_str().to_owned())],
+                location: file.display().to_string(),
+            }),
+            _ => Err(EngineError::Failed {
+                engine: tool,
+                output: format!(
+                    "{tool} keeps credentials in FOLDER/config.json, so --auth-file must name a file called config.json (got {}); or use --engine auth-file",
+                    file.display()
+                ),
+            }),
+        }
+    }
 }

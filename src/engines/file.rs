@@ -2,11 +2,12 @@
 //! builders without a docker CLI (kaniko, BuildKit, buildah with `--authfile`).
 
 use super::{Engine, EngineError, LoginRequest, Stored};
-use crate::auth_file::{self, keys_for};
-use crate::names::Registry;
+use crate::auth_file;
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD;
-use std::path::PathBuf;
+use secrecy::zeroize::Zeroizing;
+use serde_json::{Map, Value};
+use std::path::{Path, PathBuf};
 
 pub struct AuthFileEngine {
     path: PathBuf,
@@ -24,39 +25,84 @@ impl Engine for AuthFileEngine {
     }
 
     fn login(&self, request: &LoginRequest) -> Result<Stored, EngineError> {
-        let key = request.registry.host_port();
-        // Built once and handed to the JSON value; the String is dropped right after.
-        let auth = STANDARD.encode(format!("{}:{}", request.username, request.secret.expose()));
-        auth_file::update(&self.path, |json| {
-            let auths = auth_file::auths(json);
-            // Stale URL-form keys would shadow the new entry in some tools.
-            for stale in &keys_for(&key)[1..] {
-                auths.remove(stale);
+        // Both buffers hold the secret: wiped when dropped, right after the write.
+        let pair = Zeroizing::new(format!("{}:{}", request.username, request.secret.expose()));
+        let auth = Zeroizing::new(STANDARD.encode(pair.as_bytes()));
+        let warnings = auth_file::update(&self.path, |json| {
+            for key in request.keys {
+                auth_file::merge_login(json, key, &auth);
             }
-            auths.insert(key.clone(), serde_json::json!({ "auth": auth }));
-            (true, ())
+            (true, shadowed(json, request.keys, &self.path))
         })?;
         Ok(Stored {
             engine: self.name(),
             location: self.path.display().to_string(),
+            warnings,
         })
     }
 
-    fn logout(&self, registry: &Registry) -> Result<bool, EngineError> {
+    fn logout(&self, keys: &[String]) -> Result<bool, EngineError> {
         if !self.path.exists() {
             return Ok(false);
         }
-        let keys = keys_for(&registry.host_port());
         Ok(auth_file::update(&self.path, |json| {
-            let Some(auths) = json.get_mut("auths").and_then(|a| a.as_object_mut()) else {
-                return (false, false);
-            };
-            let removed = keys
-                .iter()
-                .filter(|k| auths.remove(k.as_str()).is_some())
-                .count()
-                > 0;
+            let mut removed = false;
+            for key in keys {
+                removed |= auth_file::remove_login(json, key);
+            }
             (removed, removed)
         })?)
+    }
+}
+
+/// Entries docker will not read: for a registry listed in `credHelpers`, or for every
+/// registry when `credsStore` is set, docker asks that helper and ignores `auths`.
+fn shadowed(json: &Map<String, Value>, keys: &[String], path: &Path) -> Vec<String> {
+    let helpers = json.get("credHelpers").and_then(Value::as_object);
+    let store = json
+        .get("credsStore")
+        .and_then(Value::as_str)
+        .filter(|s| !s.is_empty());
+    keys.iter()
+        .filter_map(|key| {
+            let (what, helper) = match helpers.and_then(|h| h.get(key)).and_then(Value::as_str) {
+                Some(helper) => ("credHelpers maps it to", helper),
+                None => ("credsStore is", store?),
+            };
+            Some(format!(
+                "{} has an entry for {key}, but {what} '{helper}': docker asks docker-credential-{helper} for {key} and ignores that entry; use --engine docker to store through the helper, or --isolate for a config of the job's own",
+                path.display()
+            ))
+        })
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn object(value: Value) -> Map<String, Value> {
+        value.as_object().unwrap().clone()
+    }
+
+    #[test]
+    fn warns_when_docker_would_ask_a_helper_instead() {
+        let keys = ["r.example.com".to_string(), "other:5000".to_string()];
+        let path = Path::new("/x/config.json");
+        assert!(shadowed(&object(json!({"auths": {}})), &keys, path).is_empty());
+        let store = shadowed(&object(json!({"credsStore": "desktop"})), &keys, path);
+        assert_eq!(store.len(), 2);
+        assert!(store[0].contains("credsStore is 'desktop'"), "{}", store[0]);
+        let helper = shadowed(
+            &object(json!({"credsStore": "desktop", "credHelpers": {"other:5000": "gcloud"}})),
+            &keys,
+            path,
+        );
+        assert!(
+            helper[1].contains("credHelpers maps it to 'gcloud'"),
+            "{helper:?}"
+        );
+        assert!(helper[1].contains("docker-credential-gcloud"), "{helper:?}");
     }
 }

@@ -1,11 +1,16 @@
 //! Engines store a credential where a builder will find it. Each is a small adapter
 //! behind [`Engine`]; adding one is one file and one line in [`EngineChoice`].
 
+mod buildah;
 mod command;
+mod containers;
 mod docker;
 mod file;
+mod nerdctl;
+mod podman;
+mod skopeo;
 
-pub use command::{CommandEngine, Failure as CommandFailure};
+pub use command::{CommandEngine, Failure as CommandFailure, Started};
 pub use file::AuthFileEngine;
 
 use crate::auth_file::AuthFileError;
@@ -17,9 +22,13 @@ use std::path::PathBuf;
 /// What an engine needs to log in.
 pub struct LoginRequest<'a> {
     pub registry: &'a Registry,
+    /// The names to store the credential under (`host[:port]`, and for the dependency
+    /// proxy `host:443` too): image references must match a key exactly.
+    pub keys: &'a [String],
     pub username: &'a str,
     pub secret: &'a Secret,
-    /// The registry speaks plain HTTP (loopback or `--insecure`).
+    /// The registry speaks, or may speak, plain HTTP: it did during the live check, was
+    /// named `http://`, or (unchecked) is a loopback address or `--insecure` was given.
     pub plain_http: bool,
 }
 
@@ -37,6 +46,9 @@ pub struct RunPolicy {
 pub struct Stored {
     pub engine: &'static str,
     pub location: String,
+    /// What the user should know about the stored entry (a credential store that
+    /// docker will ask instead, say).
+    pub warnings: Vec<String>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -60,6 +72,9 @@ pub enum EngineError {
         engine: &'static str,
         output: String,
     },
+    /// The variables and flags name no file to write: bad input, not a failed engine.
+    #[error("auth-file: {0}")]
+    NoFile(String),
     #[error(transparent)]
     File(#[from] AuthFileError),
 }
@@ -67,8 +82,25 @@ pub enum EngineError {
 pub trait Engine {
     fn name(&self) -> &'static str;
     fn login(&self, request: &LoginRequest) -> Result<Stored, EngineError>;
-    /// Removes the registry's credentials; `Ok(false)` when there were none.
-    fn logout(&self, registry: &Registry) -> Result<bool, EngineError>;
+    /// Starts the login of the offline choice while the live check runs, where the
+    /// engine is a tool that reads the secret last: its start-up (half of a `docker
+    /// login`) then costs no time. Nothing is sent to it yet.
+    fn start(&self, _request: &LoginRequest) -> Option<Started> {
+        None
+    }
+    /// [`Engine::login`], finishing `started` if it was started for this very request;
+    /// otherwise it is killed before it has seen a secret.
+    fn login_started(
+        &self,
+        request: &LoginRequest,
+        started: Option<Started>,
+    ) -> Result<Stored, EngineError> {
+        drop(started);
+        self.login(request)
+    }
+    /// Removes the credentials stored under these keys (and their `http://` and
+    /// `https://` spellings); `Ok(false)` when there were none.
+    fn logout(&self, keys: &[String]) -> Result<bool, EngineError>;
 }
 
 /// `--engine`.
@@ -76,53 +108,95 @@ pub trait Engine {
 pub enum EngineChoice {
     Auto,
     Docker,
+    Podman,
+    Buildah,
+    Nerdctl,
+    Skopeo,
     AuthFile,
 }
 
 impl EngineChoice {
-    pub const NAMES: [&'static str; 3] = ["auto", "docker", "auth-file"];
+    pub const NAMES: [&'static str; 7] = [
+        "auto",
+        "docker",
+        "podman",
+        "buildah",
+        "nerdctl",
+        "skopeo",
+        "auth-file",
+    ];
+    /// What `auto` looks for on PATH, in order: the builders a job may log in for.
+    const AUTO: [EngineChoice; 4] = [
+        EngineChoice::Docker,
+        EngineChoice::Podman,
+        EngineChoice::Buildah,
+        EngineChoice::Nerdctl,
+    ];
 
     pub fn parse(s: &str) -> Option<EngineChoice> {
-        match s {
-            "auto" => Some(EngineChoice::Auto),
-            "docker" => Some(EngineChoice::Docker),
-            "auth-file" => Some(EngineChoice::AuthFile),
-            _ => None,
-        }
+        let all = [
+            EngineChoice::Auto,
+            EngineChoice::Docker,
+            EngineChoice::Podman,
+            EngineChoice::Buildah,
+            EngineChoice::Nerdctl,
+            EngineChoice::Skopeo,
+            EngineChoice::AuthFile,
+        ];
+        Self::NAMES.iter().position(|n| *n == s).map(|i| all[i])
     }
 }
 
-/// Where engines that write files put them.
+/// Where engines keep credentials, resolved once from the flags and variables.
 #[derive(Debug, Clone)]
 pub struct Paths {
-    /// `--auth-file`, `$DOCKER_CONFIG/config.json` or `$HOME/.docker/config.json`.
+    /// A file the user asked for: `--auth-file`, or the isolated job folder's
+    /// `config.json`. Tools with an `--authfile` switch are given it; docker and nerdctl
+    /// get its folder as `DOCKER_CONFIG`.
+    pub requested: Option<PathBuf>,
+    /// docker's config file (`$DOCKER_CONFIG/config.json`, else `~/.docker/config.json`).
     pub docker_config_file: Option<PathBuf>,
-    /// Why there is no path, for the error when one is needed.
-    pub docker_config_missing: &'static str,
+    /// containers' `auth.json` (`REGISTRY_AUTH_FILE`, else
+    /// `$XDG_RUNTIME_DIR/containers/auth.json`).
+    pub containers_auth_file: Option<PathBuf>,
+    /// What the auth-file engine writes, or why there is nothing it could write.
+    pub auth_file: Result<PathBuf, String>,
 }
 
-/// The engine for a choice; `auto` is the first CLI on PATH, else the auth file.
+/// The engine for a choice; `auto` is the first builder on PATH, else the auth file.
 pub fn select(
     choice: EngineChoice,
     paths: &Paths,
     policy: &RunPolicy,
 ) -> Result<Box<dyn Engine>, EngineError> {
+    let tool = |choice| -> Result<CommandEngine, EngineError> {
+        match choice {
+            EngineChoice::Docker => docker::docker(paths, policy),
+            EngineChoice::Podman => podman::podman(paths, policy),
+            EngineChoice::Buildah => buildah::buildah(paths, policy),
+            EngineChoice::Nerdctl => nerdctl::nerdctl(paths, policy),
+            EngineChoice::Skopeo => skopeo::skopeo(paths, policy),
+            EngineChoice::Auto | EngineChoice::AuthFile => unreachable!("not a program"),
+        }
+    };
     let auth_file = || -> Result<Box<dyn Engine>, EngineError> {
-        match &paths.docker_config_file {
-            Some(path) => Ok(Box::new(AuthFileEngine::new(path.clone()))),
-            None => Err(EngineError::Failed {
-                engine: "auth-file",
-                output: paths.docker_config_missing.to_string(),
-            }),
+        match &paths.auth_file {
+            Ok(path) => Ok(Box::new(AuthFileEngine::new(path.clone()))),
+            Err(why) => Err(EngineError::NoFile(why.clone())),
         }
     };
     match choice {
-        EngineChoice::Docker => Ok(Box::new(docker::docker(paths, policy)?)),
         EngineChoice::AuthFile => auth_file(),
-        EngineChoice::Auto => match docker::docker(paths, policy) {
-            Ok(engine) => Ok(Box::new(engine)),
-            Err(EngineError::Missing { .. }) => auth_file(),
-            Err(e) => Err(e),
-        },
+        EngineChoice::Auto => {
+            for candidate in EngineChoice::AUTO {
+                match tool(candidate) {
+                    Ok(engine) => return Ok(Box::new(engine)),
+                    Err(EngineError::Missing { .. }) => continue,
+                    Err(e) => return Err(e),
+                }
+            }
+            auth_file()
+        }
+        program => Ok(Box::new(tool(program)?)),
     }
 }

@@ -1,0 +1,256 @@
+//! `--report FILE`: what a login used, as a dotenv file for GitLab's
+//! `artifacts:reports:dotenv`, so later jobs (and steps, and the GitHub action) can read
+//! it. Only the facts the plan prints are written, never a secret:
+//!
+//! ```text
+//! CI_REGISTRY_LOGIN_REGISTRY=registry.example.com
+//! CI_REGISTRY_LOGIN_REPOSITORY=group/app
+//! CI_REGISTRY_LOGIN_KIND=registry-user
+//! CI_REGISTRY_LOGIN_GRANTED=pull,push
+//! CI_REGISTRY_LOGIN_EXPIRES_AT=2026-11-24T21:53:57Z
+//! CI_REGISTRY_LOGIN_TOKEN_LIFETIME=300
+//! ```
+//!
+//! `GRANTED`, `EXPIRES_AT` (when the registry token the live check received expires)
+//! and `TOKEN_LIFETIME` (its lifetime in seconds) are left out when the login was not
+//! verified; `REPOSITORY` when none is known. With several registries, the first is
+//! written under these names and the n-th (in command-line order) with `_n` appended,
+//! e.g. `CI_REGISTRY_LOGIN_KIND_2`; a registry whose login failed writes nothing.
+
+use crate::output::rfc3339;
+use crate::selection::Plan;
+use std::io::Write;
+use std::path::{Path, PathBuf};
+
+const PREFIX: &str = "CI_REGISTRY_LOGIN_";
+
+#[derive(Debug, thiserror::Error)]
+pub enum ReportError {
+    #[error("--report {path}: {problem}")]
+    Unusable { path: String, problem: String },
+    #[error("--report {path}: cannot write it: {source}")]
+    Write {
+        path: String,
+        source: std::io::Error,
+    },
+}
+
+/// The facts of one login, in the order they are written.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Facts(Vec<(&'static str, String)>);
+
+impl Facts {
+    /// What the plan's chosen credential was and was granted; `None` when nothing was chosen.
+    pub fn of(plan: &Plan) -> Option<Facts> {
+        let chosen = plan.chosen()?;
+        let live = chosen.live.as_ref();
+        let mut facts = vec![("REGISTRY", plan.registry.host_port())];
+        if let Some(repository) = &plan.repository {
+            facts.push(("REPOSITORY", repository.as_str().to_string()));
+        }
+        facts.push(("KIND", chosen.candidate.kind.as_str().to_string()));
+        if let Some(granted) = live.and_then(|l| l.granted.as_ref())
+            && !granted.is_empty()
+        {
+            let names: Vec<&str> = granted.iter().map(|a| a.as_str()).collect();
+            facts.push(("GRANTED", names.join(",")));
+        }
+        if let Some(expires) = live.and_then(|l| l.expires_at) {
+            facts.push(("EXPIRES_AT", rfc3339(expires)));
+        }
+        if let Some(secs) = live.and_then(|l| l.lifetime_seconds) {
+            facts.push(("TOKEN_LIFETIME", secs.to_string()));
+        }
+        Some(Facts(facts))
+    }
+}
+
+/// The logins of one run, by the position of their registry on the command line.
+#[derive(Debug, Default)]
+pub struct Report {
+    logins: Vec<Option<Facts>>,
+}
+
+impl Report {
+    /// Records the next registry's outcome: its facts when it was logged in to.
+    pub fn record(&mut self, plan: &Plan, logged_in: bool) {
+        self.logins
+            .push(logged_in.then(|| Facts::of(plan)).flatten());
+    }
+
+    /// The dotenv text.
+    pub fn render(&self) -> String {
+        let mut out = String::new();
+        for (i, facts) in self.logins.iter().enumerate() {
+            let Some(Facts(facts)) = facts else { continue };
+            let suffix = if i == 0 {
+                String::new()
+            } else {
+                format!("_{}", i + 1)
+            };
+            for (name, value) in facts {
+                // Every value comes from a parsed name, a kind or a number: one line, no quotes.
+                debug_assert!(!value.contains(['\n', '\r', '"', '\'']));
+                out.push_str(&format!("{PREFIX}{name}{suffix}={value}\n"));
+            }
+        }
+        out
+    }
+
+    /// Writes the report to `path`, replacing it in one rename.
+    pub fn write(&self, path: &Path) -> Result<(), ReportError> {
+        check_path(path)?;
+        let shown = || path.display().to_string();
+        let dir = parent(path);
+        let write = |source| ReportError::Write {
+            path: shown(),
+            source,
+        };
+        let mut file = tempfile::NamedTempFile::new_in(dir).map_err(write)?;
+        file.write_all(self.render().as_bytes()).map_err(write)?;
+        file.as_file().sync_all().map_err(write)?;
+        std::fs::set_permissions(
+            file.path(),
+            std::os::unix::fs::PermissionsExt::from_mode(0o644),
+        )
+        .map_err(write)?;
+        file.persist(path).map_err(|e| write(e.error))?;
+        Ok(())
+    }
+}
+
+fn parent(path: &Path) -> PathBuf {
+    match path.parent() {
+        Some(dir) if !dir.as_os_str().is_empty() => dir.to_path_buf(),
+        _ => PathBuf::from("."),
+    }
+}
+
+/// Refuses, before anything happens, a report path that cannot be written: its folder
+/// is missing, or it is a folder itself.
+pub fn check_path(path: &Path) -> Result<(), ReportError> {
+    let unusable = |problem: &str| ReportError::Unusable {
+        path: path.display().to_string(),
+        problem: problem.into(),
+    };
+    if path.is_dir() {
+        return Err(unusable("is a folder; give a file name"));
+    }
+    if !parent(path).is_dir() {
+        return Err(unusable("its folder does not exist"));
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::access::{Action, Intent, Kind};
+    use crate::candidates::{Candidate, Mode};
+    use crate::names::{Registry, Repository};
+    use crate::secret::Secret;
+    use crate::verify::{Outcome, Verification};
+
+    const SECRET: &str = "glpat-report-secret-Zx81";
+
+    fn plan(registry: &str, verified: bool) -> Plan {
+        let candidate = Candidate {
+            kind: Kind::AccessToken,
+            source: "REGISTRY_PASSWORD".into(),
+            username: "alice".into(),
+            secret: Secret::new(SECRET),
+            registry: None,
+            scopes: None,
+            problem: None,
+            notes: Vec::new(),
+        };
+        let registry = Registry::parse(registry).unwrap();
+        let repository = Repository::parse("group/app", None).unwrap();
+        let mut plan = Plan::offline(
+            vec![candidate],
+            registry,
+            Some(repository),
+            Intent::Push,
+            Mode::GitLabCi,
+            None,
+        );
+        if verified {
+            let mut v = Verification::shared(vec![Action::Pull, Action::Push]);
+            v.outcome = Outcome::Granted;
+            v.expires_at = Some(1_663_134_492);
+            v.lifetime_seconds = Some(300);
+            plan.apply_live(vec![(0, v)]);
+        }
+        plan
+    }
+
+    #[test]
+    fn one_registry_under_plain_names() {
+        let mut report = Report::default();
+        report.record(&plan("registry.example.com:5050", true), true);
+        assert_eq!(
+            report.render(),
+            "CI_REGISTRY_LOGIN_REGISTRY=registry.example.com:5050\n\
+             CI_REGISTRY_LOGIN_REPOSITORY=group/app\n\
+             CI_REGISTRY_LOGIN_KIND=access-token\n\
+             CI_REGISTRY_LOGIN_GRANTED=pull,push\n\
+             CI_REGISTRY_LOGIN_EXPIRES_AT=2022-09-14T05:48:12Z\n\
+             CI_REGISTRY_LOGIN_TOKEN_LIFETIME=300\n"
+        );
+    }
+
+    #[test]
+    fn later_registries_are_numbered_and_failures_left_out() {
+        let mut report = Report::default();
+        report.record(&plan("a.example.com", false), true);
+        report.record(&plan("b.example.com", true), false);
+        report.record(&plan("c.example.com", false), true);
+        let text = report.render();
+        assert!(
+            text.contains("CI_REGISTRY_LOGIN_REGISTRY=a.example.com\n"),
+            "{text}"
+        );
+        assert!(!text.contains("b.example.com"), "{text}");
+        assert!(
+            text.contains("CI_REGISTRY_LOGIN_REGISTRY_3=c.example.com\n"),
+            "{text}"
+        );
+        // Unverified: nothing granted or expiring is claimed.
+        assert!(
+            !text.contains("GRANTED") && !text.contains("EXPIRES_AT"),
+            "{text}"
+        );
+    }
+
+    #[test]
+    fn written_whole_without_the_secret() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("login.env");
+        std::fs::write(&path, "OLD=1\n").unwrap();
+        let mut report = Report::default();
+        report.record(&plan("registry.example.com", true), true);
+        report.write(&path).unwrap();
+        let text = std::fs::read_to_string(&path).unwrap();
+        assert!(text.starts_with("CI_REGISTRY_LOGIN_REGISTRY="), "{text}");
+        assert!(!text.contains("OLD") && !text.contains(SECRET), "{text}");
+        let mode = std::os::unix::fs::PermissionsExt::mode(
+            &std::fs::metadata(&path).unwrap().permissions(),
+        );
+        assert_eq!(mode & 0o777, 0o644);
+    }
+
+    #[test]
+    fn unusable_paths_name_the_flag() {
+        let dir = tempfile::tempdir().unwrap();
+        let err = check_path(dir.path()).unwrap_err().to_string();
+        assert!(
+            err.starts_with("--report") && err.contains("folder"),
+            "{err}"
+        );
+        let err = check_path(&dir.path().join("missing/x.env"))
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("does not exist"), "{err}");
+        assert!(check_path(&dir.path().join("x.env")).is_ok());
+    }
+}
