@@ -10,6 +10,7 @@ pub mod gitlab;
 pub mod http;
 pub mod image;
 pub mod jwt;
+pub mod readme;
 pub mod registry;
 pub mod run;
 pub mod world;
