@@ -3,6 +3,7 @@
 //! do not know survive; the new file replaces the old in one rename; concurrent writers
 //! queue on an advisory lock; a file we cannot read as JSON is left alone.
 
+use crate::error::{FsError, fs_error};
 use secrecy::zeroize::{Zeroize, Zeroizing};
 use serde_json::{Map, Value};
 use std::fs::{self, File};
@@ -29,23 +30,8 @@ pub enum AuthFileError {
     },
     #[error("{path} holds JSON that is not an object; nothing was changed")]
     NotAnObject { path: String },
-    #[error("{path}: {action}: {source}")]
-    Io {
-        path: String,
-        action: &'static str,
-        source: std::io::Error,
-    },
-}
-
-fn io<'a>(
-    path: &'a Path,
-    action: &'static str,
-) -> impl FnOnce(std::io::Error) -> AuthFileError + 'a {
-    move |source| AuthFileError::Io {
-        path: path.display().to_string(),
-        action,
-        source,
-    }
+    #[error(transparent)]
+    Io(#[from] FsError),
 }
 
 /// Reads the file as a JSON object; a missing file is an empty object.
@@ -55,10 +41,10 @@ pub fn read(path: &Path) -> Result<Map<String, Value>, AuthFileError> {
         Ok(meta) if meta.is_dir() => return Err(AuthFileError::IsDirectory { path: shown() }),
         Ok(_) => {}
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Map::new()),
-        Err(e) => return Err(io(path, "cannot inspect")(e)),
+        Err(e) => return Err(fs_error(path, "cannot inspect")(e).into()),
     }
     // The file holds other registries' credentials: wipe the buffer once parsed.
-    let bytes = Zeroizing::new(fs::read(path).map_err(io(path, "cannot read"))?);
+    let bytes = Zeroizing::new(fs::read(path).map_err(fs_error(path, "cannot read"))?);
     parse(&bytes, &shown())
 }
 
@@ -106,8 +92,9 @@ pub fn update<T>(
     create_private_dir(dir)?;
     // Lock the folder, never the file: the rename below swaps the file's inode, and a
     // sidecar lock file would be litter in the user's config folder.
-    let lock = File::open(dir).map_err(io(dir, "cannot open the folder"))?;
-    lock.lock().map_err(io(dir, "cannot lock the folder"))?;
+    let lock = File::open(dir).map_err(fs_error(dir, "cannot open the folder"))?;
+    lock.lock()
+        .map_err(fs_error(dir, "cannot lock the folder"))?;
     remove_leftovers(dir);
     let existing_mode = match fs::metadata(&path) {
         Ok(meta) if meta.is_dir() => {
@@ -182,7 +169,8 @@ fn create_private_dir(dir: &Path) -> Result<(), AuthFileError> {
         .recursive(true)
         .mode(0o700)
         .create(dir)
-        .map_err(io(dir, "cannot create the folder"))
+        .map_err(fs_error(dir, "cannot create the folder"))?;
+    Ok(())
 }
 
 /// Temp file in the same folder, fsync, rename: a reader sees the old file or the new
@@ -204,16 +192,18 @@ fn write_atomically(
                     path: path.display().to_string(),
                 }
             }
-            _ => io(dir, "cannot create a temporary file")(e),
+            _ => fs_error(dir, "cannot create a temporary file")(e).into(),
         })?;
     temp.write_all(&render(json))
-        .map_err(io(path, "cannot write"))?;
+        .map_err(fs_error(path, "cannot write"))?;
     temp.as_file()
         .set_permissions(fs::Permissions::from_mode(mode))
-        .map_err(io(path, "cannot set permissions"))?;
-    temp.as_file().sync_all().map_err(io(path, "cannot sync"))?;
+        .map_err(fs_error(path, "cannot set permissions"))?;
+    temp.as_file()
+        .sync_all()
+        .map_err(fs_error(path, "cannot sync"))?;
     temp.persist(path)
-        .map_err(|e| io(path, "cannot replace")(e.error))?;
+        .map_err(|e| fs_error(path, "cannot replace")(e.error))?;
     Ok(())
 }
 

@@ -195,6 +195,58 @@ fn pair_problem(
     }
 }
 
+/// A credential given as two variables, a user and a secret
+/// (`CI_REGISTRY_USER`/`CI_REGISTRY_PASSWORD` and their kin).
+struct Pair<'v> {
+    user_var: &'static str,
+    /// Empty when unset; `problem` then says so.
+    user: &'v str,
+    secret: Secret,
+    problem: Option<String>,
+    notes: Vec<String>,
+}
+
+/// Reads a pair of variables; `None` when neither is set.
+fn read_pair<'v>(
+    vars: &'v Vars,
+    user_var: &'static str,
+    secret_var: &'static str,
+) -> Result<Option<Pair<'v>>, VarError> {
+    let user = vars.get(user_var)?;
+    let mut notes = Vec::new();
+    let secret = secret_from(vars, secret_var, &mut notes)?;
+    if user.is_none() && secret.is_none() {
+        return Ok(None);
+    }
+    Ok(Some(Pair {
+        user_var,
+        user: user.unwrap_or_default(),
+        problem: pair_problem(vars, user_var, user, secret_var, secret.as_ref()),
+        secret: secret.unwrap_or_else(|| Secret::new("")),
+        notes,
+    }))
+}
+
+impl Pair<'_> {
+    fn into_candidate(
+        self,
+        kind: Kind,
+        registry: Option<Registry>,
+        scopes: Option<Vec<Scope>>,
+    ) -> Candidate {
+        Candidate {
+            kind,
+            source: self.user_var.into(),
+            username: self.user.to_string(),
+            secret: self.secret,
+            registry,
+            scopes,
+            problem: self.problem,
+            notes: self.notes,
+        }
+    }
+}
+
 /// Longest secret worth sending. GitLab's tokens are under a hundred characters and its
 /// JWT job tokens a few KiB; a proxy's header limit (nginx: 8 KiB a line) stops more.
 const MAX_SECRET_BYTES: usize = 8 * 1024;
@@ -276,53 +328,35 @@ fn registry_user(
     cx: &Context,
     ci_registry: Option<&Registry>,
 ) -> Result<Option<Candidate>, VarError> {
-    let vars = cx.vars;
-    let user = vars.get("CI_REGISTRY_USER")?;
-    let mut notes = Vec::new();
-    let secret = secret_from(vars, "CI_REGISTRY_PASSWORD", &mut notes)?;
-    if user.is_none() && secret.is_none() {
+    let Some(mut pair) = read_pair(cx.vars, "CI_REGISTRY_USER", "CI_REGISTRY_PASSWORD")? else {
         return Ok(None);
-    }
-    let mut problem = pair_problem(
-        vars,
-        "CI_REGISTRY_USER",
-        user,
-        "CI_REGISTRY_PASSWORD",
-        secret.as_ref(),
-    )
-    .or_else(|| ci_registry_problem(ci_registry));
-    let user = user.unwrap_or_default();
-    let job_token = vars.get("CI_JOB_TOKEN")?;
+    };
+    pair.problem = pair.problem.or_else(|| ci_registry_problem(ci_registry));
+    let user = pair.user;
     let scopes = if user == JOB_TOKEN_USER {
-        job_token_scopes(cx, true, &mut notes)?
+        job_token_scopes(cx, true, &mut pair.notes)?
     } else {
         // In a real job CI_REGISTRY_USER is always gitlab-ci-token; anything else was set
         // by a person (under local emulation the values are arbitrary).
-        if problem.is_none() && cx.mode == Mode::GitLabCi {
-            let same_as_job_token =
-                matches!((&secret, job_token), (Some(s), Some(j)) if s.expose() == j);
-            if same_as_job_token {
-                problem = Some(format!(
+        if pair.problem.is_none() && cx.mode == Mode::GitLabCi {
+            let job_token = cx.vars.get("CI_JOB_TOKEN")?;
+            if job_token == Some(pair.secret.expose()) {
+                pair.problem = Some(format!(
                     "CI_REGISTRY_USER is '{user}', but CI_REGISTRY_PASSWORD is the job token, which GitLab accepts only with the user {JOB_TOKEN_USER}: a project or group variable probably overrides CI_REGISTRY_USER; remove it"
                 ));
             } else {
-                notes.push(format!(
+                pair.notes.push(format!(
                     "CI_REGISTRY_USER is '{user}', not {JOB_TOKEN_USER}: the predefined registry variables look overridden by project or group variables"
                 ));
             }
         }
         None
     };
-    Ok(Some(Candidate {
-        kind: Kind::RegistryUser,
-        source: "CI_REGISTRY_USER".into(),
-        username: user.to_string(),
-        secret: secret.unwrap_or_else(|| Secret::new("")),
-        registry: ci_registry.cloned(),
+    Ok(Some(pair.into_candidate(
+        Kind::RegistryUser,
+        ci_registry.cloned(),
         scopes,
-        problem,
-        notes,
-    }))
+    )))
 }
 
 fn job_token(cx: &Context, ci_registry: Option<&Registry>) -> Result<Option<Candidate>, VarError> {
@@ -352,31 +386,15 @@ fn deploy_token(
     cx: &Context,
     ci_registry: Option<&Registry>,
 ) -> Result<Option<Candidate>, VarError> {
-    let vars = cx.vars;
-    let user = vars.get("CI_DEPLOY_USER")?;
-    let mut notes = Vec::new();
-    let secret = secret_from(vars, "CI_DEPLOY_PASSWORD", &mut notes)?;
-    if user.is_none() && secret.is_none() {
+    let Some(mut pair) = read_pair(cx.vars, "CI_DEPLOY_USER", "CI_DEPLOY_PASSWORD")? else {
         return Ok(None);
-    }
-    let problem = pair_problem(
-        vars,
-        "CI_DEPLOY_USER",
-        user,
-        "CI_DEPLOY_PASSWORD",
-        secret.as_ref(),
-    )
-    .or_else(|| ci_registry_problem(ci_registry));
-    Ok(Some(Candidate {
-        kind: Kind::DeployToken,
-        source: "CI_DEPLOY_USER".into(),
-        username: user.unwrap_or_default().to_string(),
-        secret: secret.unwrap_or_else(|| Secret::new("")),
-        registry: ci_registry.cloned(),
-        scopes: None,
-        problem,
-        notes,
-    }))
+    };
+    pair.problem = pair.problem.or_else(|| ci_registry_problem(ci_registry));
+    Ok(Some(pair.into_candidate(
+        Kind::DeployToken,
+        ci_registry.cloned(),
+        None,
+    )))
 }
 
 /// `CI_DEPENDENCY_PROXY_USER`/`_PASSWORD` (the job token), when the target is the
@@ -391,28 +409,17 @@ fn dependency_proxy(cx: &Context) -> Result<Option<Candidate>, VarError> {
     let Some(server) = server else {
         return Ok(None);
     };
-    let user = vars.get("CI_DEPENDENCY_PROXY_USER")?;
-    let mut notes = Vec::new();
-    let secret = secret_from(vars, "CI_DEPENDENCY_PROXY_PASSWORD", &mut notes)?;
-    if user.is_none() && secret.is_none() {
-        return Ok(None);
-    }
-    let problem = pair_problem(
+    let pair = read_pair(
         vars,
         "CI_DEPENDENCY_PROXY_USER",
-        user,
         "CI_DEPENDENCY_PROXY_PASSWORD",
-        secret.as_ref(),
-    );
-    Ok(Some(Candidate {
-        kind: Kind::JobToken,
-        source: "CI_DEPENDENCY_PROXY_USER".into(),
-        username: user.unwrap_or_default().to_string(),
-        secret: secret.unwrap_or_else(|| Secret::new("")),
-        registry: Some(server),
-        scopes: Some(vec![Scope::ReadRegistry]),
-        problem,
-        notes,
+    )?;
+    Ok(pair.map(|p| {
+        p.into_candidate(
+            Kind::JobToken,
+            Some(server),
+            Some(vec![Scope::ReadRegistry]),
+        )
     }))
 }
 

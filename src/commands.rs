@@ -15,7 +15,7 @@ use crate::names::{Registry, Scheme};
 use crate::output::{self, Format};
 use crate::report::Report;
 use crate::selection::{Assessed, Plan};
-use crate::verify::{self, Outcome, Verification};
+use crate::verify::{self, Verification};
 use std::sync::Arc;
 
 pub fn run(config: &Config) -> Result<Exit> {
@@ -155,13 +155,9 @@ fn verify_plan(
     let session = match rt.block_on(verify::connect(http, &target)) {
         Ok(session) => Arc::new(session),
         Err(e) => {
-            let mut detail = e.to_string();
-            if let Some(hint) = e.hint() {
-                detail.push_str(&format!(" ({hint})"));
-            }
             let failed = indices
                 .into_iter()
-                .map(|i| (i, unreachable(&detail)))
+                .map(|i| (i, Verification::unreachable(&e, e.hint())))
                 .collect();
             plan.apply_live(failed);
             return None;
@@ -176,14 +172,6 @@ fn verify_plan(
     plan.apply_live(results);
     lifetime_warning(config, plan);
     Some(scheme)
-}
-
-fn unreachable(detail: &str) -> Verification {
-    let mut v = Verification::shared(Vec::new());
-    v.outcome = Outcome::Unreachable;
-    v.granted = None;
-    v.detail = detail.to_string();
-    v
 }
 
 fn lifetime_warning(config: &Config, plan: &mut Plan) {
@@ -461,7 +449,7 @@ fn announce_isolation(config: &Config, exit: Exit) -> Result<()> {
 
 fn isolation_failure(e: IsolationError) -> Failure {
     let exit = match e {
-        IsolationError::Io { .. } => Exit::Engine,
+        IsolationError::Io(_) => Exit::Engine,
         _ => Exit::Usage,
     };
     Failure::new(exit, e.to_string())

@@ -4,6 +4,7 @@
 //! code it deserves and a message a user can act on.
 
 use std::fmt;
+use std::path::Path;
 
 /// Documented exit codes (README, `--help`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
@@ -71,3 +72,24 @@ impl fmt::Display for Failure {
 impl std::error::Error for Failure {}
 
 pub type Result<T, E = Failure> = std::result::Result<T, E>;
+
+/// A file-system operation that failed: the path, what was being done, and why.
+#[derive(Debug, thiserror::Error)]
+#[error("{path}: {action}: {source}")]
+pub struct FsError {
+    pub path: String,
+    pub action: &'static str,
+    pub source: std::io::Error,
+}
+
+/// A `map_err` adapter: `fs::read(p).map_err(fs_error(p, "cannot read"))?`.
+pub fn fs_error<'a>(
+    path: &'a Path,
+    action: &'static str,
+) -> impl FnOnce(std::io::Error) -> FsError + 'a {
+    move |source| FsError {
+        path: path.display().to_string(),
+        action,
+        source,
+    }
+}

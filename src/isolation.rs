@@ -6,6 +6,7 @@
 //! when it is a real folder of ours that nobody else can enter, since a folder under a
 //! shared temp directory can be made in advance by another user to catch credentials.
 
+use crate::error::{FsError, fs_error};
 use crate::vars::{VarError, Vars};
 use std::fs;
 use std::io::Write;
@@ -31,23 +32,8 @@ pub enum IsolationError {
     NotOurs { path: String },
     #[error(transparent)]
     Var(#[from] VarError),
-    #[error("{path}: {action}: {source}")]
-    Io {
-        path: String,
-        action: &'static str,
-        source: std::io::Error,
-    },
-}
-
-fn io<'a>(
-    path: &'a Path,
-    action: &'static str,
-) -> impl FnOnce(std::io::Error) -> IsolationError + 'a {
-    move |source| IsolationError::Io {
-        path: path.display().to_string(),
-        action,
-        source,
-    }
+    #[error(transparent)]
+    Io(#[from] FsError),
 }
 
 /// `$CI_BUILDS_DIR/ci-registry-login-job-<CI_JOB_ID>`, else the same under `temp`.
@@ -81,12 +67,12 @@ pub fn job_folder(vars: &Vars, temp: &Path) -> Result<PathBuf, IsolationError> {
 /// Creates the folder (0700), or accepts it when it is already a private folder of ours.
 pub fn prepare(folder: &Path) -> Result<(), IsolationError> {
     if let Some(parent) = folder.parent() {
-        fs::create_dir_all(parent).map_err(io(parent, "cannot create the folder"))?;
+        fs::create_dir_all(parent).map_err(fs_error(parent, "cannot create the folder"))?;
     }
     match fs::DirBuilder::new().mode(0o700).create(folder) {
         Ok(()) => Ok(()),
         Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => check_ours(folder),
-        Err(e) => Err(io(folder, "cannot create the folder")(e)),
+        Err(e) => Err(fs_error(folder, "cannot create the folder")(e).into()),
     }
 }
 
@@ -94,15 +80,15 @@ pub fn prepare(folder: &Path) -> Result<(), IsolationError> {
 pub fn remove(folder: &Path) -> Result<bool, IsolationError> {
     match fs::symlink_metadata(folder) {
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(false),
-        Err(e) => return Err(io(folder, "cannot inspect")(e)),
+        Err(e) => return Err(fs_error(folder, "cannot inspect")(e).into()),
         Ok(_) => check_ours(folder)?,
     }
-    fs::remove_dir_all(folder).map_err(io(folder, "cannot remove"))?;
+    fs::remove_dir_all(folder).map_err(fs_error(folder, "cannot remove"))?;
     Ok(true)
 }
 
 fn check_ours(folder: &Path) -> Result<(), IsolationError> {
-    let meta = fs::symlink_metadata(folder).map_err(io(folder, "cannot inspect"))?;
+    let meta = fs::symlink_metadata(folder).map_err(fs_error(folder, "cannot inspect"))?;
     let private = meta.file_type().is_dir()
         && meta.permissions().mode() & 0o077 == 0
         && effective_uid().is_none_or(|uid| uid == meta.uid());
@@ -147,7 +133,7 @@ pub fn write_env_file(file: &Path, folder: &Path) -> Result<(), IsolationError> 
     let existing = match fs::read_to_string(file) {
         Ok(text) => Some(text),
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => None,
-        Err(e) => return Err(io(file, "cannot read")(e)),
+        Err(e) => return Err(fs_error(file, "cannot read")(e).into()),
     };
     let mut text: String = existing
         .iter()
@@ -166,18 +152,19 @@ pub fn write_env_file(file: &Path, folder: &Path) -> Result<(), IsolationError> 
         .parent()
         .filter(|d| !d.as_os_str().is_empty())
         .unwrap_or(Path::new("."));
-    let mut temp = tempfile::NamedTempFile::new_in(dir).map_err(io(dir, "cannot write in"))?;
+    let mut temp =
+        tempfile::NamedTempFile::new_in(dir).map_err(fs_error(dir, "cannot write in"))?;
     temp.write_all(text.as_bytes())
-        .map_err(io(file, "cannot write"))?;
+        .map_err(fs_error(file, "cannot write"))?;
     let mode = match fs::metadata(file) {
         Ok(meta) => meta.permissions().mode() & 0o7777,
         Err(_) => 0o644,
     };
     temp.as_file()
         .set_permissions(fs::Permissions::from_mode(mode))
-        .map_err(io(file, "cannot set permissions"))?;
+        .map_err(fs_error(file, "cannot set permissions"))?;
     temp.persist(file)
-        .map_err(|e| io(file, "cannot replace")(e.error))?;
+        .map_err(|e| fs_error(file, "cannot replace")(e.error))?;
     Ok(())
 }
 

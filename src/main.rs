@@ -19,15 +19,10 @@ fn main() -> ExitCode {
     }
     let cli = Cli::parse_from(args);
     init_tracing(cli.common.verbose, cli.common.quiet);
-    let printer_quiet = cli.common.quiet;
     let exit = match run(cli) {
         Ok(exit) => exit,
         Err(failure) => {
-            eprintln!("ci-registry-login: error: {}", failure.message);
-            if let Some(hint) = &failure.hint {
-                eprintln!("  hint: {hint}");
-            }
-            let _ = printer_quiet;
+            ci_registry_login::output::print_failure(&failure);
             failure.exit
         }
     };

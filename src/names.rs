@@ -53,12 +53,7 @@ fn shown(part: &str) -> String {
 
 impl Registry {
     pub fn parse(input: &str) -> Result<Registry, NameError> {
-        if input.is_empty() {
-            return Err(NameError::Empty);
-        }
-        if input.chars().any(|c| c.is_whitespace() || c.is_control()) {
-            return Err(NameError::Whitespace);
-        }
+        check_text(input)?;
         let (scheme, rest) = split_scheme(input)?;
         let rest = rest.strip_suffix('/').unwrap_or(rest);
         if rest.contains('@') {
@@ -194,17 +189,7 @@ impl Repository {
     /// Parses a path, dropping a `:tag` or `@digest` and a leading registry host that
     /// names `registry` (so `$CI_REGISTRY_IMAGE:latest` works as a value).
     pub fn parse(input: &str, registry: Option<&Registry>) -> Result<Repository, NameError> {
-        if input.is_empty() {
-            return Err(NameError::Empty);
-        }
-        if input.chars().any(|c| c.is_whitespace() || c.is_control()) {
-            return Err(NameError::Whitespace);
-        }
-        if input.contains("://") {
-            return Err(NameError::Scheme(
-                input.split("://").next().unwrap_or("").into(),
-            ));
-        }
+        check_path_text(input)?;
         let without_digest = input.split('@').next().unwrap_or(input);
         let mut path = strip_registry_prefix(without_digest, registry)?;
         // A tag can only follow the last component.
@@ -219,17 +204,7 @@ impl Repository {
     /// A GitLab project path (`CI_PROJECT_PATH`): components only. It never starts with
     /// a registry host (a group may be named `my.group`) and never carries a tag.
     pub fn project_path(input: &str) -> Result<Repository, NameError> {
-        if input.is_empty() {
-            return Err(NameError::Empty);
-        }
-        if input.chars().any(|c| c.is_whitespace() || c.is_control()) {
-            return Err(NameError::Whitespace);
-        }
-        if input.contains("://") {
-            return Err(NameError::Scheme(
-                input.split("://").next().unwrap_or("").into(),
-            ));
-        }
+        check_path_text(input)?;
         Repository::components(input)
     }
 
@@ -255,6 +230,26 @@ impl Repository {
 impl fmt::Display for Repository {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(&self.0)
+    }
+}
+
+/// What no repository path can be: empty, with spaces or control characters, or a URL.
+fn check_path_text(input: &str) -> Result<(), NameError> {
+    check_text(input)?;
+    match input.split_once("://") {
+        Some((scheme, _)) => Err(NameError::Scheme(scheme.into())),
+        None => Ok(()),
+    }
+}
+
+/// What no name can be: empty, or with spaces or control characters.
+fn check_text(input: &str) -> Result<(), NameError> {
+    if input.is_empty() {
+        Err(NameError::Empty)
+    } else if input.chars().any(|c| c.is_whitespace() || c.is_control()) {
+        Err(NameError::Whitespace)
+    } else {
+        Ok(())
     }
 }
 

@@ -35,10 +35,7 @@ impl Printer {
     }
 
     pub fn error(&self, failure: &Failure) {
-        eprintln!("ci-registry-login: error: {}", failure.message);
-        if let Some(hint) = &failure.hint {
-            eprintln!("  hint: {hint}");
-        }
+        print_failure(failure);
     }
 
     /// Writes a report to stdout; a closed stdout (`| head`) is not an error worth a panic.
@@ -50,6 +47,15 @@ impl Printer {
 
     pub fn json(&self, value: &Value) {
         self.report(&format!("{value}\n"));
+    }
+}
+
+/// An error as the user sees it, with what to do about it. Errors are printed even
+/// with `-q`.
+pub fn print_failure(failure: &Failure) {
+    eprintln!("ci-registry-login: error: {}", failure.message);
+    if let Some(hint) = &failure.hint {
+        eprintln!("  hint: {hint}");
     }
 }
 

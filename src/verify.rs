@@ -53,6 +53,15 @@ impl Verification {
         }
     }
 
+    /// The registry or token service could not be reached: the error, and what to do.
+    pub fn unreachable(error: impl std::fmt::Display, hint: Option<String>) -> Verification {
+        let detail = match hint {
+            Some(hint) => format!("{error} ({hint})"),
+            None => error.to_string(),
+        };
+        Verification::new(Outcome::Unreachable, detail)
+    }
+
     /// The result of a candidate that carries the same credential as a verified one.
     pub fn shared(granted: Vec<Action>) -> Verification {
         Verification {
@@ -299,13 +308,7 @@ fn judge(
             ),
         ),
         TokenReply::Broken(message) => Verification::new(Outcome::Unreachable, message),
-        TokenReply::Net(e) => {
-            let mut detail = e.to_string();
-            if let Some(hint) = e.hint() {
-                detail.push_str(&format!(" ({hint})"));
-            }
-            Verification::new(Outcome::Unreachable, detail)
-        }
+        TokenReply::Net(e) => Verification::unreachable(&e, e.hint()),
     }
 }
 

@@ -5,29 +5,17 @@
 
 mod support;
 
+use support::assert_contains;
+
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
+use support::TestBed;
 use support::run::{Child, Outcome, Run, ci_registry_login};
-use support::{Credentials, Skopeo, TestBed};
 
 fn argv_of<'a>(out: &'a Outcome, program: &str) -> &'a [String] {
     let children: Vec<&Child> = out.children_named(program);
     assert_eq!(children.len(), 1, "{program} runs once: {:?}", out.children);
     &children[0].argv
-}
-
-fn push_works(bed: &TestBed, auth_file: &Path, tag: &str) {
-    let pushed = Skopeo::new(Credentials::AuthFile(auth_file.to_path_buf())).push(
-        &bed.registry().host_port(),
-        "group/app",
-        tag,
-    );
-    assert!(
-        pushed.status.success(),
-        "skopeo push with {}: {}",
-        auth_file.display(),
-        String::from_utf8_lossy(&pushed.stderr)
-    );
 }
 
 /// A containers/image tool logs in for a push, keeping to its own default file.
@@ -65,7 +53,7 @@ fn containers_tool_stores_in_its_auth_json(engine: &str) {
         out.said()
     );
     assert!(!out.docker_config().exists(), "docker's config untouched");
-    push_works(&bed, &auth_json, engine);
+    bed.assert_pushes(&auth_json, engine);
 }
 
 #[test]
@@ -105,7 +93,7 @@ fn an_auth_file_asked_for_is_passed_as_authfile_and_reported() {
         "{}",
         out.said()
     );
-    push_works(&bed, &file, "authfile");
+    bed.assert_pushes(&file, "authfile");
     let logout = ci_registry_login()
         .envs(bed.ci_job_env("group/app"))
         .args(["logout", "--engine", "podman", "--auth-file"])
@@ -113,11 +101,7 @@ fn an_auth_file_asked_for_is_passed_as_authfile_and_reported() {
         .allow_secret_in(&file)
         .run()
         .expect_code(0);
-    assert!(
-        logout.said().contains("removed the credentials"),
-        "{}",
-        logout.said()
-    );
+    assert_contains(logout.said(), "removed the credentials");
     let left = std::fs::read_to_string(&file).unwrap();
     assert!(!left.contains(&bed.registry().host_port()), "{left}");
 }
@@ -137,11 +121,7 @@ fn a_refused_credential_is_the_tools_refusal_with_exit_4() {
         .args(["--no-verify", "--engine", "podman"])
         .run()
         .expect_code(4);
-    assert!(
-        out.said().contains("podman login was refused"),
-        "{}",
-        out.said()
-    );
+    assert_contains(out.said(), "podman login was refused");
     assert!(!runtime.join("containers/auth.json").exists());
 }
 
@@ -216,7 +196,7 @@ fn nerdctl_gets_the_secret_on_stdin_and_its_insecure_switch_first() {
             "the secret, on stdin, without a newline"
         );
         // The leak scan has read nerdctl.env: no secret in its environment.
-        assert!(out.said().contains("stored by nerdctl"), "{}", out.said());
+        assert_contains(out.said(), "stored by nerdctl");
     }
 }
 
@@ -264,11 +244,7 @@ fn nerdctl_and_docker_get_the_asked_folder_as_docker_config() {
         .arg(&auth_json)
         .run()
         .expect_code(6);
-    assert!(
-        out.said().contains("must name a file called config.json"),
-        "{}",
-        out.said()
-    );
+    assert_contains(out.said(), "must name a file called config.json");
     assert!(out.children.is_empty(), "docker never ran");
 }
 
@@ -287,7 +263,7 @@ fn auto_takes_the_first_builder_on_path_else_writes_the_auth_file() {
         .allow_secret_in(fake.join("buildah.stdin"))
         .run()
         .expect_code(0);
-    assert!(out.said().contains("stored by buildah"), "{}", out.said());
+    assert_contains(out.said(), "stored by buildah");
     assert!(out.path("fake-bin/buildah.argv").exists());
     assert!(
         !out.path("fake-bin/nerdctl.argv").exists(),

@@ -5,6 +5,8 @@
 
 mod support;
 
+use support::assert_contains;
+
 use std::fs;
 use std::os::unix::fs::{MetadataExt, PermissionsExt};
 use std::path::{Path, PathBuf};
@@ -95,7 +97,7 @@ fn an_engine_killed_mid_login_is_an_engine_failure_and_changes_nothing() {
     for script in ["cat > /dev/null\nkill -KILL $$", "kill -KILL $$"] {
         let fake = fake_docker(script);
         let out = with_docker(job(&bed), &fake).run().expect_code(6);
-        assert!(out.said().contains("killed by a signal"), "{}", out.said());
+        assert_contains(out.said(), "killed by a signal");
         config_unchanged(&out);
     }
 }
@@ -113,11 +115,7 @@ fn an_engine_that_never_finishes_is_stopped() {
         "2s",
     ]);
     let out = with_docker(run, &fake).run().expect_code(6);
-    assert!(
-        out.said().contains("did not finish within 2s"),
-        "{}",
-        out.said()
-    );
+    assert_contains(out.said(), "did not finish within 2s");
     config_unchanged(&out);
 }
 
@@ -200,11 +198,7 @@ fn a_full_disk_keeps_the_old_file_and_leaves_no_temporary_file() {
         .allow_secret_in(&config)
         .run()
         .expect_code(6);
-    assert!(
-        out.said().contains("No space left on device"),
-        "{}",
-        out.said()
-    );
+    assert_contains(out.said(), "No space left on device");
     assert_eq!(fs::read_to_string(&config).unwrap(), EXISTING);
     assert_eq!(names(tmpfs.dir()), ["config.json", "filler"]);
 }
@@ -218,7 +212,7 @@ fn a_read_only_file_system_keeps_the_old_file() {
             eprintln!("read-only: a tmpfs remounted read-only with mount(8)");
             tmpfs.remount("ro");
             let out = run.args(["--auth-file"]).arg(&config).run().expect_code(2);
-            assert!(out.said().contains("read-only"), "{}", out.said());
+            assert_contains(out.said(), "read-only");
             assert_eq!(fs::read_to_string(&config).unwrap(), EXISTING);
             assert_eq!(names(tmpfs.dir()), ["config.json"]);
         }

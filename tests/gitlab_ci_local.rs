@@ -8,6 +8,8 @@
 
 mod support;
 
+use support::assert_contains;
+
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use support::run::{Outcome, Run};
@@ -243,11 +245,7 @@ fn readme_include_snippet_runs_unchanged() {
         .args(["--cwd", "project"])
         .run();
     assert_ok(&outcome);
-    assert!(
-        outcome.stderr.contains(&format!("logged in to {registry}")),
-        "{}",
-        outcome.stderr
-    );
+    assert_contains(&outcome.stderr, format!("logged in to {registry}"));
     assert_pushed(&bed, &sha);
     // Logged in to the shell job's ~/.docker/config.json, and out again.
     let config = std::fs::read_to_string(outcome.docker_config()).unwrap_or_default();
@@ -315,11 +313,7 @@ fn template_downloads_the_binary_checks_its_sha256_then_logs_in() {
 
     let out = attempt(&sha256);
     assert_ok(&out);
-    assert!(
-        out.stderr.contains(&format!("logged in to {registry}")),
-        "{}",
-        out.stderr
-    );
+    assert_contains(&out.stderr, format!("logged in to {registry}"));
     let installed = out
         .stdout
         .split("installed at ")

@@ -5,6 +5,8 @@
 
 mod support;
 
+use support::assert_contains;
+
 use std::collections::BTreeMap;
 use support::run::ci_registry_login;
 use support::world::*;
@@ -157,11 +159,8 @@ fn unusable_report_path_is_refused_before_anything_happens() {
         .arg(&report)
         .run()
         .expect_code(2);
-    assert!(
-        out.said().contains("--report") && out.said().contains("does not exist"),
-        "{}",
-        out.said()
-    );
+    assert_contains(out.said(), "--report");
+    assert_contains(out.said(), "does not exist");
     assert!(bed.gitlab().requests().is_empty());
     assert!(!out.docker_config().exists());
 
@@ -170,7 +169,7 @@ fn unusable_report_path_is_refused_before_anything_happens() {
         .args(["plan", "--report", "x.env"])
         .run()
         .expect_code(2);
-    assert!(out.said().contains("use it with login"), "{}", out.said());
+    assert_contains(out.said(), "use it with login");
 }
 
 /// The stderr between a section's start and end markers, and what follows the end.

@@ -7,6 +7,8 @@
 
 mod support;
 
+use support::assert_contains;
+
 use serde_json::{Value, json};
 use std::path::PathBuf;
 use support::TestBed;
@@ -142,11 +144,7 @@ fn docker_and_skopeo_push_and_pull_through_the_helper_and_no_file_holds_the_secr
         std::fs::read_link(job.path("bin").join(LINK)).unwrap(),
         binary().canonicalize().unwrap()
     );
-    assert!(
-        out.said().contains("helper installed for"),
-        "{}",
-        out.said()
-    );
+    assert_contains(out.said(), "helper installed for");
 
     // skopeo pushes, docker (client-side) pushes a manifest list and reads it back.
     copy(job.tool(&bed, "skopeo")).expect_code(0);
@@ -177,7 +175,7 @@ fn docker_and_skopeo_push_and_pull_through_the_helper_and_no_file_holds_the_secr
         .arg(format!("docker://{image}"))
         .run()
         .expect_code(0);
-    assert!(pulled.stdout.contains("sha256:"), "{}", pulled.stdout);
+    assert_contains(&pulled.stdout, "sha256:");
 
     // The credential reached GitLab's token service, asked for pushes.
     let asked = bed.gitlab().requests_to("/jwt/auth");
@@ -232,7 +230,7 @@ fn install_replaces_stored_entries_and_keeps_everything_else() {
         .arg(job.path("bin"))
         .run()
         .expect_code(2);
-    assert!(out.said().contains("is not a link"), "{}", out.said());
+    assert_contains(out.said(), "is not a link");
 }
 
 /// `ci-registry-login helper ACTION` with the job's variables and `input` on stdin.
@@ -341,7 +339,7 @@ fn store_accepts_only_what_get_answers_and_erase_and_version_succeed() {
         .secret("glpat-other-Ny3Lp8Vc6")
         .run()
         .expect_code(1);
-    assert!(out.stdout.contains("stores nothing"), "{}", out.stdout);
+    assert_contains(&out.stdout, "stores nothing");
     helper(&bed, &job, "erase", &registry).run().expect_code(0);
     let out = helper(&bed, &job, "version", "").run().expect_code(0);
     assert!(out.stdout.starts_with(LINK), "{}", out.stdout);

@@ -7,6 +7,8 @@
 
 mod support;
 
+use support::assert_contains;
+
 use std::net::TcpListener;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -191,7 +193,7 @@ fn a_redirect_is_never_followed_so_credentials_stay_home() {
             Times::Always,
         );
         let out = job(&bed).run().expect_code(4);
-        assert!(said(&out).contains("redirected"), "{}", said(&out));
+        assert_contains(said(&out), "redirected");
         let followed: Vec<_> = bed
             .gitlab()
             .requests()
@@ -217,7 +219,7 @@ fn an_endless_redirect_loop_ends_at_the_first_hop() {
         realm.host_port()
     ));
     let out = alice_to(&registry.host_port()).run().expect_code(4);
-    assert!(said(&out).contains("redirected"), "{}", said(&out));
+    assert_contains(said(&out), "redirected");
     assert_eq!(realm.requests().len(), 1, "a redirect was followed");
 
     // The registry's own /v2/ loops: reported, not followed.
@@ -225,7 +227,7 @@ fn an_endless_redirect_loop_ends_at_the_first_hop() {
         Reply::Now(Response::empty(302).with_header("Location", &format!("{url}{}", r.path)))
     });
     let out = alice_to(&looping.host_port()).run().expect_code(5);
-    assert!(said(&out).contains("redirect"), "{}", said(&out));
+    assert_contains(said(&out), "redirect");
     assert!(looping.with_credentials().is_empty());
     assert!(
         looping.requests().len() <= 2,
@@ -241,7 +243,7 @@ fn an_endless_redirect_loop_ends_at_the_first_hop() {
 fn a_challenge_without_a_realm_sends_nothing() {
     let registry = registry_challenging(r#"Bearer service="container_registry""#);
     let out = alice_to(&registry.host_port()).run().expect_code(5);
-    assert!(said(&out).contains("without a realm"), "{}", said(&out));
+    assert_contains(said(&out), "without a realm");
     assert!(registry.with_credentials().is_empty());
 }
 
@@ -270,7 +272,7 @@ fn garbage_challenges_and_answers_are_unreachable() {
         ))
     });
     let out = alice_to(&huge.host_port()).run().expect_code(5);
-    assert!(said(&out).contains("larger than"), "{}", said(&out));
+    assert_contains(said(&out), "larger than");
 }
 
 /// The realm names a plain-HTTP host that is not loopback. All plain-HTTP traffic is
@@ -289,12 +291,8 @@ fn a_plain_http_realm_elsewhere_never_gets_credentials() {
     let out = via_proxy(alice_to(&registry.host_port()))
         .run()
         .expect_code(5);
-    assert!(
-        said(&out).contains("plain HTTP on a non-loopback host"),
-        "{}",
-        said(&out)
-    );
-    assert!(said(&out).contains("none were sent"), "{}", said(&out));
+    assert_contains(said(&out), "plain HTTP on a non-loopback host");
+    assert_contains(said(&out), "none were sent");
     assert!(proxy.requests().is_empty(), "the realm was contacted");
     assert!(registry.with_credentials().is_empty());
 
@@ -315,19 +313,11 @@ fn a_registry_that_accepts_and_never_answers_times_out() {
     let out = alice_to(&silent.local_addr().unwrap().to_string())
         .run()
         .expect_code(5);
-    assert!(
-        said(&out).contains("did not answer in time"),
-        "{}",
-        said(&out)
-    );
+    assert_contains(said(&out), "did not answer in time");
     // Reads the request, then nothing.
     let hung = Stub::start(|_, _| Reply::Never);
     let out = alice_to(&hung.host_port()).run().expect_code(5);
-    assert!(
-        said(&out).contains("did not answer in time"),
-        "{}",
-        said(&out)
-    );
+    assert_contains(said(&out), "did not answer in time");
     assert!(hung.with_credentials().is_empty());
 }
 

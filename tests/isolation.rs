@@ -6,6 +6,8 @@
 
 mod support;
 
+use support::assert_contains;
+
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -116,11 +118,7 @@ fn a_shared_executor_job_logs_in_with_docker_into_its_own_folder() {
         .run()
         .expect_code(0);
     assert!(!folder.exists(), "{}", out.said());
-    assert!(
-        out.said().contains("removed the job's credentials folder"),
-        "{}",
-        out.said()
-    );
+    assert_contains(out.said(), "removed the job's credentials folder");
 }
 
 #[test]
@@ -175,11 +173,7 @@ fn a_folder_someone_else_could_enter_is_never_used() {
         .args(["--engine", "auth-file"])
         .run()
         .expect_code(2);
-    assert!(
-        out.said().contains("is not a private folder of this user"),
-        "{}",
-        out.said()
-    );
+    assert_contains(out.said(), "is not a private folder of this user");
     assert_eq!(
         std::fs::read_dir(&folder).unwrap().count(),
         0,
@@ -198,11 +192,7 @@ fn isolation_needs_a_job_id_and_can_be_turned_off() {
         .args(["--registry", "127.0.0.1:5999"])
         .run()
         .expect_code(2);
-    assert!(
-        out.said().contains("CI_JOB_ID, which is not set"),
-        "{}",
-        out.said()
-    );
+    assert_contains(out.said(), "CI_JOB_ID, which is not set");
 
     let run = ci_registry_login();
     let config = run.home().join(".docker/config.json");

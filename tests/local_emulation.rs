@@ -6,10 +6,12 @@
 
 mod support;
 
+use support::assert_contains;
+
 use std::path::Path;
+use support::TestBed;
 use support::run::{Run, ci_registry_login};
 use support::world::*;
-use support::{Credentials, Skopeo, TestBed};
 
 /// A laptop: no CI variables at all, the working folder a clone of `group/app` whose
 /// remote is the bed's GitLab.
@@ -31,19 +33,6 @@ fn laptop(bed: &TestBed) -> Run {
 fn write(path: &Path, text: &str) {
     std::fs::create_dir_all(path.parent().unwrap()).unwrap();
     std::fs::write(path, text).unwrap();
-}
-
-fn pushes_with(bed: &TestBed, auth_file: &Path, tag: &str) {
-    let pushed = Skopeo::new(Credentials::AuthFile(auth_file.to_path_buf())).push(
-        &bed.registry().host_port(),
-        "group/app",
-        tag,
-    );
-    assert!(
-        pushed.status.success(),
-        "{}",
-        String::from_utf8_lossy(&pushed.stderr)
-    );
 }
 
 #[test]
@@ -127,7 +116,7 @@ fn gitlab_ci_local_job_logs_in_with_the_variables_file_without_job_token_rules()
         "{}",
         out.said()
     );
-    pushes_with(&bed, &auth_file, "gcl-variables");
+    bed.assert_pushes(&auth_file, "gcl-variables");
 }
 
 #[test]
@@ -162,7 +151,7 @@ fn laptop_reads_gitlab_ci_local_home_variables_for_its_remote() {
     assert!(said.contains(&format!("logged in to {registry}")), "{said}");
     assert!(said.contains("(user alice)"), "{said}");
     assert!(said.contains("run detected as not in CI"), "{said}");
-    pushes_with(&bed, &auth_file, "home-variables");
+    bed.assert_pushes(&auth_file, "home-variables");
 }
 
 #[test]
@@ -201,11 +190,7 @@ fn laptop_uses_the_gitlab_cli_token_for_the_registrys_gitlab() {
         row.contains("glab") && row.contains("alice") && row.contains("chosen"),
         "{row}"
     );
-    assert!(
-        plan.stdout.contains("mode:       not in CI"),
-        "{}",
-        plan.stdout
-    );
+    assert_contains(&plan.stdout, "mode:       not in CI");
     assert!(
         plan.stdout
             .contains("the GitLab CLI's token, from host gitlab.example.com")
@@ -238,7 +223,7 @@ fn laptop_uses_the_gitlab_cli_token_for_the_registrys_gitlab() {
         .arg(&auth_file)
         .run()
         .expect_code(0);
-    pushes_with(&bed, &auth_file, "glab");
+    bed.assert_pushes(&auth_file, "glab");
 }
 
 #[test]
@@ -290,11 +275,7 @@ fn an_earlier_docker_login_is_the_last_resort_and_never_shown() {
             && rows[1].contains("chosen"),
         "{rows:?}"
     );
-    assert!(
-        out.stdout.contains("an earlier docker login"),
-        "{}",
-        out.stdout
-    );
+    assert_contains(&out.stdout, "an earlier docker login");
 }
 
 #[test]

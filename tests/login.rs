@@ -4,6 +4,8 @@
 
 mod support;
 
+use support::assert_contains;
+
 use support::run::{Outcome, ci_registry_login};
 use support::world::*;
 use support::{Credentials, Skopeo, TestBed};
@@ -71,7 +73,7 @@ fn a_job_logs_in_with_docker_and_pushes() {
         "{}",
         out.said()
     );
-    assert!(out.said().contains("granted pull,push"), "{}", out.said());
+    assert_contains(out.said(), "granted pull,push");
     // The real docker CLI did the login, with the secret on stdin only.
     let docker = out.children_named("docker");
     assert_eq!(docker.len(), 1, "docker should run once");
@@ -257,10 +259,9 @@ fn an_empty_protected_variable_is_explained() {
         ])
         .run()
         .expect_code(3);
-    assert!(
-        out.said().contains("CI_DEPLOY_PASSWORD is set but empty: a protected variable is empty on an unprotected branch"),
-        "{}",
-        out.said()
+    assert_contains(
+        out.said(),
+        "CI_DEPLOY_PASSWORD is set but empty: a protected variable is empty on an unprotected branch",
     );
     // Nothing was asked of GitLab: there was nothing worth asking with.
     assert!(bed.gitlab().requests_to("/jwt/auth").is_empty());
@@ -273,11 +274,7 @@ fn no_credential_at_all_exits_3() {
         .envs(job_env(&bed, &CI_CREDENTIALS))
         .run()
         .expect_code(3);
-    assert!(
-        out.said().contains("no credentials found"),
-        "{}",
-        out.said()
-    );
+    assert_contains(out.said(), "no credentials found");
     assert!(
         out.said().contains("REGISTRY_PASSWORD"),
         "the hint names what to set: {}",
@@ -293,7 +290,7 @@ fn credentials_of_another_registry_are_not_offered() {
         .args(["plan", "--registry", "other-registry.example.com"])
         .run()
         .expect_code(3);
-    assert!(out.stdout.contains("belongs to"), "{}", out.stdout);
+    assert_contains(&out.stdout, "belongs to");
 }
 
 #[test]
@@ -373,11 +370,7 @@ fn use_forces_a_kind() {
         .args(["plan", "--use", "password"])
         .run()
         .expect_code(3);
-    assert!(
-        out.stdout.contains("not used: --use password"),
-        "{}",
-        out.stdout
-    );
+    assert_contains(&out.stdout, "not used: --use password");
 }
 
 #[test]
@@ -442,12 +435,8 @@ fn a_malformed_config_is_left_untouched() {
     let broken = b"{\n  \"auths\": {\n    \"x\": {\"auth\": \"eDp5\"},,\n  }\n}\n";
     std::fs::write(&config, broken).unwrap();
     let out = run.run().expect_code(2);
-    assert!(
-        out.said().contains("is not valid JSON (line 3"),
-        "{}",
-        out.said()
-    );
-    assert!(out.said().contains("nothing was changed"), "{}", out.said());
+    assert_contains(out.said(), "is not valid JSON (line 3");
+    assert_contains(out.said(), "nothing was changed");
     assert_eq!(std::fs::read(&config).unwrap(), broken);
 }
 
@@ -483,11 +472,7 @@ fn logout_removes_every_spelling_of_the_registry() {
     }});
     std::fs::write(&config, before.to_string()).unwrap();
     let out = run.run().expect_code(0);
-    assert!(
-        out.said().contains("removed the credentials"),
-        "{}",
-        out.said()
-    );
+    assert_contains(out.said(), "removed the credentials");
     let after: serde_json::Value =
         serde_json::from_slice(&std::fs::read(&config).unwrap()).unwrap();
     assert_eq!(
@@ -535,11 +520,7 @@ fn an_unreachable_registry_exits_5() {
         .args(["--registry", &format!("127.0.0.1:{port}"), "--retries", "1"])
         .run()
         .expect_code(5);
-    assert!(
-        out.said().contains("nothing accepted the connection"),
-        "{}",
-        out.said()
-    );
+    assert_contains(out.said(), "nothing accepted the connection");
 }
 
 #[test]
@@ -555,11 +536,7 @@ fn docker_reporting_an_authentication_error_exits_4() {
         .args(["--no-verify", "--engine", "docker"])
         .run()
         .expect_code(4);
-    assert!(
-        out.said().contains("docker login was refused"),
-        "{}",
-        out.said()
-    );
+    assert_contains(out.said(), "docker login was refused");
     assert!(
         out.said().contains("HTTP Basic: Access denied"),
         "docker's own message is passed through: {}",
@@ -594,12 +571,8 @@ fn help_shows_no_variable_values() {
         .arg("--help")
         .run()
         .expect_code(0);
-    assert!(out.stdout.contains("Exit codes:"), "{}", out.stdout);
-    assert!(
-        out.stdout.contains("Real environment variables win over"),
-        "{}",
-        out.stdout
-    );
+    assert_contains(&out.stdout, "Exit codes:");
+    assert_contains(&out.stdout, "Real environment variables win over");
 }
 
 #[test]
@@ -674,7 +647,7 @@ fn quiet_verbose_and_rust_log() {
         .args(["check", "-v"])
         .run()
         .expect_code(0);
-    assert!(verbose.stderr.contains(" INFO "), "{}", verbose.stderr);
+    assert_contains(&verbose.stderr, " INFO ");
     assert!(!verbose.stderr.contains(" DEBUG "), "-v is info, not debug");
     let rust_log = ci_registry_login()
         .envs(job_env(&bed, &[]))
@@ -682,7 +655,7 @@ fn quiet_verbose_and_rust_log() {
         .arg("check")
         .run()
         .expect_code(0);
-    assert!(rust_log.stderr.contains(" DEBUG "), "{}", rust_log.stderr);
+    assert_contains(&rust_log.stderr, " DEBUG ");
 }
 
 #[test]

@@ -9,6 +9,8 @@
 
 mod support;
 
+use support::assert_contains;
+
 use base64::Engine as _;
 use std::net::{Ipv4Addr, SocketAddr, UdpSocket};
 use std::path::{Path, PathBuf};
@@ -270,11 +272,7 @@ fn in_an_empty_root_it_logs_in_through_an_etc_hosts_alias_without_asking_dns() {
         .allow_secret_in(&config)
         .run()
         .expect_code(0);
-    assert!(
-        out.said().contains(&format!("logged in to {registry}")),
-        "{}",
-        out.said()
-    );
+    assert_contains(out.said(), format!("logged in to {registry}"));
     assert_eq!(
         auth_of(&config, &registry),
         format!("gitlab-ci-token:{JOB_APP_TOKEN}")
@@ -307,11 +305,7 @@ fn in_an_empty_root_an_unlisted_name_asks_the_nameserver_and_fails_clearly() {
         .args(["login", "--engine", "auth-file", "--registry", &registry])
         .run()
         .expect_code(5);
-    assert!(
-        out.said().contains(&format!("cannot resolve '{UNLISTED}'")),
-        "{}",
-        out.said()
-    );
+    assert_contains(out.said(), format!("cannot resolve '{UNLISTED}'"));
     // The query went to the configured nameserver (with random ids and ports from the
     // getrandom syscall: there is no /dev in here), and only there.
     assert!(

@@ -3,6 +3,8 @@
 
 mod support;
 
+use support::assert_contains;
+
 use std::process::Output;
 use std::time::Duration;
 
@@ -133,10 +135,9 @@ fn read_only_deploy_token_pulls_but_cannot_push() {
     assert_ok(&skopeo_pull(&auth_file, &registry, APP, "v1"), "ro pull");
     let push = skopeo_push(&auth_file, &registry, APP, "v2");
     assert!(!push.status.success());
-    assert!(
-        stderr(&push).contains("denied: requested access to the resource is denied"),
-        "{}",
-        stderr(&push)
+    assert_contains(
+        stderr(&push),
+        "denied: requested access to the resource is denied",
     );
 }
 
@@ -194,7 +195,7 @@ fn tls_registry_serves_the_fixture_leaf() {
     );
     let wrong_ca = skopeo.trusting(&fixture("jwt-signing.crt"));
     let refused = wrong_ca.pull(&registry, APP, "v1");
-    assert!(stderr(&refused).contains("x509"), "{}", stderr(&refused));
+    assert_contains(stderr(&refused), "x509");
 }
 
 #[test]
@@ -910,11 +911,7 @@ fn a_redirect_to_another_host_loses_authorization_for_docker() {
         ALICE_PAT_RW,
     );
     assert!(!login.status.success());
-    assert!(
-        stderr(&login).contains("denied: access forbidden"),
-        "{}",
-        stderr(&login)
-    );
+    assert_contains(stderr(&login), "denied: access forbidden");
     let requests = gitlab.requests_to("/jwt/auth");
     let (sent, followed): (Vec<_>, Vec<_>) = requests.iter().partition(|r| !r.via_alias);
     assert!(
@@ -946,11 +943,7 @@ fn a_proxy_stripping_authorization_makes_good_credentials_forbidden() {
         "gitlab-ci-token",
         JOB_APP_TOKEN,
     );
-    assert!(
-        stderr(&login).contains("denied: access forbidden"),
-        "{}",
-        stderr(&login)
-    );
+    assert_contains(stderr(&login), "denied: access forbidden");
     let requests = bed.gitlab().requests_to("/jwt/auth");
     assert!(requests.iter().all(|r| r.status == Some(403)));
     assert!(

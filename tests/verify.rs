@@ -4,6 +4,8 @@
 
 mod support;
 
+use support::assert_contains;
+
 use std::sync::Arc;
 use support::http::{Reply, Response, Server};
 use support::run::{Outcome, Run, ci_registry_login};
@@ -77,13 +79,9 @@ fn check_reports_every_candidate() {
         .run()
         .expect_code(0);
     for column in ["KIND", "SOURCE", "GRANTED", "LIFETIME", "VERDICT"] {
-        assert!(out.stdout.contains(column), "{}", out.stdout);
+        assert_contains(&out.stdout, column);
     }
-    assert!(
-        out.stdout.contains("chosen: granted pull,push"),
-        "{}",
-        out.stdout
-    );
+    assert_contains(&out.stdout, "chosen: granted pull,push");
 
     bed.gitlab().clear_requests();
     let out = job(&bed)
@@ -132,11 +130,7 @@ fn a_live_grant_overrules_the_documentation() {
         .args(["plan", "--push"])
         .run()
         .expect_code(3);
-    assert!(
-        out.stdout.contains("documented without write_registry"),
-        "{}",
-        out.stdout
-    );
+    assert_contains(&out.stdout, "documented without write_registry");
     let run =
         bare_job(&bed, "group/app", &only_job_token).args(["--push", "--engine", "auth-file"]);
     let config = run.home().join(".docker/config.json");
@@ -252,7 +246,7 @@ fn retries_stop_at_the_attempt_limit() {
         .run()
         .expect_code(5);
     assert_eq!(token_requests(&bed), 3);
-    assert!(out.stdout.contains("HTTP 502"), "{}", out.stdout);
+    assert_contains(&out.stdout, "HTTP 502");
 }
 
 #[test]
@@ -271,16 +265,8 @@ fn refusals_are_never_retried() {
     .run()
     .expect_code(4);
     assert_eq!(token_requests(&bed), 1);
-    assert!(
-        out.stdout.contains("two-factor authentication"),
-        "{}",
-        out.stdout
-    );
-    assert!(
-        out.stdout.contains("access token with read_registry"),
-        "{}",
-        out.stdout
-    );
+    assert_contains(&out.stdout, "two-factor authentication");
+    assert_contains(&out.stdout, "access token with read_registry");
     // A token without any registry scope: 403.
     bed.gitlab().clear_requests();
     let out = bare_job(&bed, "group/app", &[("REGISTRY_PASSWORD", ALICE_PAT_REPO)])
@@ -289,11 +275,7 @@ fn refusals_are_never_retried() {
         .run()
         .expect_code(4);
     assert_eq!(token_requests(&bed), 1);
-    assert!(
-        out.stdout.contains("no registry scope at all"),
-        "{}",
-        out.stdout
-    );
+    assert_contains(&out.stdout, "no registry scope at all");
 }
 
 #[test]
@@ -307,11 +289,7 @@ fn a_finished_jobs_token_is_diagnosed() {
     .arg("check")
     .run()
     .expect_code(4);
-    assert!(
-        out.stdout.contains("works only while its job runs"),
-        "{}",
-        out.stdout
-    );
+    assert_contains(&out.stdout, "works only while its job runs");
 }
 
 #[test]
@@ -327,12 +305,8 @@ fn a_redirect_at_the_token_endpoint_is_diagnosed_not_followed() {
         .args(["--push", "--engine", "auth-file"])
         .run()
         .expect_code(4);
-    assert!(out.said().contains("redirected to"), "{}", out.said());
-    assert!(
-        out.said().contains("drops the Authorization header"),
-        "{}",
-        out.said()
-    );
+    assert_contains(out.said(), "redirected to");
+    assert_contains(out.said(), "drops the Authorization header");
     let followed = bed
         .gitlab()
         .requests()
@@ -365,16 +339,8 @@ fn a_job_token_for_another_project_mentions_the_allowlist() {
         .args(["check", "--push", "--repository", "group/app"])
         .run()
         .expect_code(4);
-    assert!(
-        out.stdout.contains("CI/CD job token allowlist"),
-        "{}",
-        out.stdout
-    );
-    assert!(
-        out.stdout.contains("never pushes to another project"),
-        "{}",
-        out.stdout
-    );
+    assert_contains(&out.stdout, "CI/CD job token allowlist");
+    assert_contains(&out.stdout, "never pushes to another project");
 }
 
 #[test]
@@ -389,11 +355,7 @@ fn short_token_lifetimes_warn_for_pushes_only() {
         "{}",
         out.said()
     );
-    assert!(
-        out.said().contains("unauthorized: authentication required"),
-        "{}",
-        out.said()
-    );
+    assert_contains(out.said(), "unauthorized: authentication required");
     for args in [
         &["check", "--push", "--min-token-lifetime", "30s"][..],
         &["check", "--pull"][..],
@@ -410,7 +372,7 @@ fn short_token_lifetimes_warn_for_pushes_only() {
     world.settings = Settings::gitlab_com();
     let bed = TestBed::with_world(world);
     let out = job(&bed).args(["check", "--push"]).run().expect_code(0);
-    assert!(out.stdout.contains("15m"), "{}", out.stdout);
+    assert_contains(&out.stdout, "15m");
     assert!(
         !out.said().contains("registry tokens for this login live"),
         "{}",
@@ -430,11 +392,7 @@ fn docker_auth_config_for_the_registry_is_flagged() {
         .args(["plan", "--push"])
         .run()
         .expect_code(0);
-    assert!(
-        out.said().contains("DOCKER_AUTH_CONFIG holds an entry for"),
-        "{}",
-        out.said()
-    );
+    assert_contains(out.said(), "DOCKER_AUTH_CONFIG holds an entry for");
     let out = job(&bed)
         .env(
             "DOCKER_AUTH_CONFIG",
@@ -492,16 +450,8 @@ fn tls_trust_comes_from_ca_files() {
     let bed = TestBed::with_world_tls(World::standard());
     let ca = support::fixture("test-ca.crt");
     let out = tls_login(&bed, &[], &[]).expect_code(5);
-    assert!(
-        out.said().contains("not signed by a known CA"),
-        "{}",
-        out.said()
-    );
-    assert!(
-        out.said().contains("CI_SERVER_TLS_CA_FILE"),
-        "{}",
-        out.said()
-    );
+    assert_contains(out.said(), "not signed by a known CA");
+    assert_contains(out.said(), "CI_SERVER_TLS_CA_FILE");
     tls_login(&bed, &["--ca-file", ca.to_str().unwrap()], &[]).expect_code(0);
     tls_login(
         &bed,
@@ -512,7 +462,7 @@ fn tls_trust_comes_from_ca_files() {
     let pem = std::fs::read_to_string(&ca).unwrap();
     tls_login(&bed, &[], &[("CI_SERVER_TLS_CA_FILE", &pem)]).expect_code(0);
     let out = tls_login(&bed, &["--ca-file", "/nonexistent/ca.pem"], &[]).expect_code(2);
-    assert!(out.said().contains("--ca-file"), "{}", out.said());
+    assert_contains(out.said(), "--ca-file");
 }
 
 #[test]
@@ -523,12 +473,12 @@ fn scheme_mismatches_are_explained() {
         .args(["check", "--registry", &format!("https://{host}")])
         .run()
         .expect_code(5);
-    assert!(out.stdout.contains("speaks plain HTTP"), "{}", out.stdout);
+    assert_contains(&out.stdout, "speaks plain HTTP");
     let out = job(&bed)
         .args(["check", "--registry", "http://registry.example.com"])
         .run()
         .expect_code(2);
-    assert!(out.said().contains("needs --insecure"), "{}", out.said());
+    assert_contains(out.said(), "needs --insecure");
 }
 
 #[test]
@@ -593,11 +543,7 @@ fn open_and_basic_auth_registries_work_too() {
         ])
         .run()
         .expect_code(0);
-    assert!(
-        out.stdout.contains("asks for no credentials"),
-        "{}",
-        out.stdout
-    );
+    assert_contains(&out.stdout, "asks for no credentials");
 
     let basic = stub_registry(Some(("alice", ALICE_PASSWORD)));
     let registry = basic.addr().to_string();
@@ -615,7 +561,7 @@ fn open_and_basic_auth_registries_work_too() {
         ])
         .run()
         .expect_code(0);
-    assert!(out.stdout.contains("Basic auth"), "{}", out.stdout);
+    assert_contains(&out.stdout, "Basic auth");
     let out = ci_registry_login()
         .envs([
             ("REGISTRY_USER", "alice"),
@@ -624,11 +570,7 @@ fn open_and_basic_auth_registries_work_too() {
         .args(["check", "--registry", &registry])
         .run()
         .expect_code(4);
-    assert!(
-        out.stdout.contains("refused the credential"),
-        "{}",
-        out.stdout
-    );
+    assert_contains(&out.stdout, "refused the credential");
 }
 
 #[test]

@@ -99,22 +99,12 @@ pub struct LoggedRequest {
 }
 
 impl LoggedRequest {
-    /// The last value of a query parameter.
     pub fn param(&self, name: &str) -> Option<&str> {
-        self.query
-            .iter()
-            .rev()
-            .find(|(k, _)| k == name)
-            .map(|(_, v)| v.as_str())
+        http::query_param(&self.query, name)
     }
 
-    /// Every value of a query parameter, in order.
     pub fn params(&self, name: &str) -> Vec<&str> {
-        self.query
-            .iter()
-            .filter(|(k, _)| k == name)
-            .map(|(_, v)| v.as_str())
-            .collect()
+        http::query_params(&self.query, name)
     }
 }
 

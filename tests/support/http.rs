@@ -44,22 +44,12 @@ impl Request {
         header(&self.headers, name)
     }
 
-    /// The last value of a query parameter, as Rails' `params` would pick it.
     pub fn param(&self, name: &str) -> Option<&str> {
-        self.query
-            .iter()
-            .rev()
-            .find(|(k, _)| k == name)
-            .map(|(_, v)| v.as_str())
+        query_param(&self.query, name)
     }
 
-    /// Every value of a query parameter, in order.
     pub fn params(&self, name: &str) -> Vec<&str> {
-        self.query
-            .iter()
-            .filter(|(k, _)| k == name)
-            .map(|(_, v)| v.as_str())
-            .collect()
+        query_params(&self.query, name)
     }
 
     pub fn without_header(mut self, name: &str) -> Request {
@@ -328,6 +318,24 @@ fn reason(status: u16) -> &'static str {
 
 /// Decodes a query string like Rack does: `+` is a space, `%XX` a byte,
 /// a key without `=` has an empty value.
+/// The last value of a query parameter, as Rails' `params` would pick it.
+pub fn query_param<'q>(query: &'q [(String, String)], name: &str) -> Option<&'q str> {
+    query
+        .iter()
+        .rev()
+        .find(|(k, _)| k == name)
+        .map(|(_, v)| v.as_str())
+}
+
+/// Every value of a query parameter, in order.
+pub fn query_params<'q>(query: &'q [(String, String)], name: &str) -> Vec<&'q str> {
+    query
+        .iter()
+        .filter(|(k, _)| k == name)
+        .map(|(_, v)| v.as_str())
+        .collect()
+}
+
 pub fn parse_query(raw: &str) -> Vec<(String, String)> {
     raw.split('&')
         .filter(|pair| !pair.is_empty())

@@ -32,6 +32,13 @@ pub use registry::Registry;
 #[allow(unused_imports)]
 pub use world::World;
 
+/// Asserts that `text` contains `needle`, showing the whole text when it does not.
+#[track_caller]
+pub fn assert_contains(text: impl AsRef<str>, needle: impl AsRef<str>) {
+    let (text, needle) = (text.as_ref(), needle.as_ref());
+    assert!(text.contains(needle), "expected {needle:?} in:\n{text}");
+}
+
 /// A file in `tests/fixtures`.
 pub fn fixture(name: &str) -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))
@@ -71,6 +78,19 @@ impl TestBed {
 
     pub fn registry(&self) -> &Registry {
         &self.registry
+    }
+
+    /// Pushes the test image to `group/app:tag` with credentials from `auth_file`,
+    /// failing the test with skopeo's message when it cannot.
+    #[track_caller]
+    pub fn assert_pushes(&self, auth_file: &std::path::Path, tag: &str) {
+        let out = skopeo_push(auth_file, &self.registry.host_port(), "group/app", tag);
+        assert!(
+            out.status.success(),
+            "skopeo push with {}: {}",
+            auth_file.display(),
+            String::from_utf8_lossy(&out.stderr)
+        );
     }
 
     /// The predefined variables of the running job on `project`.
