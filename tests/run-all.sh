@@ -38,6 +38,17 @@ cargo build --release --locked
 # tests/static_binary.rs runs exactly this binary in an empty chroot.
 export CI_REGISTRY_LOGIN_RELEASE_BIN="${CARGO_TARGET_DIR:-$PWD/target}/x86_64-unknown-linux-gnu/release/ci-registry-login"
 
+# Say which tests will skip and why: cargo hides what a passing test prints.
+schemas="${CI_REGISTRY_LOGIN_SCHEMAS:-$PWD/../shared/schemas}"
+if [ -f "$schemas/gitlab-ci.json" ] && [ -f "$schemas/github-action.json" ]; then
+  echo "== JSON schemas: $schemas"
+else
+  echo "== NOTE: no JSON schemas at $schemas (set CI_REGISTRY_LOGIN_SCHEMAS): the schema checks will skip"
+fi
+if ! unshare --mount true 2>/dev/null || ! chroot / true 2>/dev/null; then
+  echo "== NOTE: this kernel or user may not chroot: the empty-chroot tests will skip"
+fi
+
 echo "== running the tests"
 cargo test --locked -- --test-threads "${TEST_THREADS:-4}"
 
