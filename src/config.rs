@@ -13,7 +13,7 @@ use crate::names::{NameError, Registry, Repository, Scheme};
 use crate::output::{Format, Printer};
 use crate::secret::Secret;
 use crate::tls::ExtraCa;
-use crate::vars::{VarError, Vars};
+use crate::vars::{VarError, Vars, is_variable_name};
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
@@ -159,7 +159,7 @@ impl Config {
             password_var_explicit: c.password_env != Explicit::default().password_var,
             ..Explicit::default()
         };
-        if !valid_var_name(&explicit.password_var) {
+        if !is_variable_name(&explicit.password_var) {
             return Err(Failure::usage(format!(
                 "--password-env '{}' is not a variable name: give the NAME of the variable that holds the secret, never the secret",
                 crate::output::sanitize(&explicit.password_var, 40)
@@ -469,14 +469,6 @@ fn secrets_in(vars: &Vars, password_var: &str) -> Vec<Secret> {
         .filter(|v| !v.is_empty())
         .map(Secret::new)
         .collect()
-}
-
-fn valid_var_name(name: &str) -> bool {
-    let mut chars = name.chars();
-    chars
-        .next()
-        .is_some_and(|c| c.is_ascii_alphabetic() || c == '_')
-        && chars.all(|c| c.is_ascii_alphanumeric() || c == '_')
 }
 
 #[cfg(test)]

@@ -144,7 +144,7 @@ impl Vars {
         let mut fallback = BTreeMap::new();
         for (name, value) in entries {
             match value {
-                FileVariable::Value(v) if valid_name(&name) => {
+                FileVariable::Value(v) if is_variable_name(&name) => {
                     let value = if v.contains('\0') { Err(Bad::Nul) } else { Ok(v) };
                     fallback.insert(
                         name,
@@ -237,7 +237,8 @@ impl Vars {
     }
 }
 
-fn valid_name(name: &str) -> bool {
+/// Whether `name` can be an environment variable's name: `[A-Za-z_][A-Za-z0-9_]*`.
+pub fn is_variable_name(name: &str) -> bool {
     let mut chars = name.chars();
     chars
         .next()
@@ -253,7 +254,7 @@ pub fn parse_variables_file(text: &str) -> Result<Vec<(String, FileVariable)>, S
         Ok(None) => dotenv(text)?,
         Err(e) => return Err(e.message),
     };
-    if let Some((name, _)) = parsed.iter().find(|(name, _)| !valid_name(name)) {
+    if let Some((name, _)) = parsed.iter().find(|(name, _)| !is_variable_name(name)) {
         return Err(format!(
             "'{}' is not a variable name",
             crate::output::sanitize(&name.escape_debug().to_string(), 80)
