@@ -147,13 +147,10 @@ fn malformed_directory_and_read_only_files_are_refused_and_left_as_they_were() {
 #[test]
 fn containers_auth_json_is_written_where_podman_looks_and_pushes() {
     let bed = TestBed::start();
-    let run = ci_registry_login().envs(bed.ci_job_env("group/app"));
-    let runtime = run.path("xdg-run");
-    // A job's runtime folder exists; podman refuses to work without it.
-    std::fs::create_dir_all(&runtime).unwrap();
-    let auth_json = runtime.join("containers/auth.json");
+    let (run, auth_json) = ci_registry_login()
+        .envs(bed.ci_job_env("group/app"))
+        .with_runtime_dir();
     let out = run
-        .env("XDG_RUNTIME_DIR", &runtime)
         .args([
             "--push",
             "--engine",
@@ -181,7 +178,10 @@ fn containers_auth_json_is_written_where_podman_looks_and_pushes() {
         .env_clear()
         .env("PATH", std::env::var_os("PATH").unwrap())
         .env("HOME", out.home())
-        .env("XDG_RUNTIME_DIR", &runtime)
+        .env(
+            "XDG_RUNTIME_DIR",
+            auth_json.parent().unwrap().parent().unwrap(),
+        )
         .args(["login", "--get-login", &bed.registry().host_port()])
         .output()
         .unwrap();

@@ -21,13 +21,10 @@ fn argv_of<'a>(out: &'a Outcome, program: &str) -> &'a [String] {
 /// A containers/image tool logs in for a push, keeping to its own default file.
 fn containers_tool_stores_in_its_auth_json(engine: &str) {
     let bed = TestBed::start();
-    let run = ci_registry_login().envs(bed.ci_job_env("group/app"));
-    let runtime = run.path("xdg-run");
-    // A job's runtime folder exists; podman refuses to work without it.
-    std::fs::create_dir_all(&runtime).unwrap();
-    let auth_json = runtime.join("containers/auth.json");
+    let (run, auth_json) = ci_registry_login()
+        .envs(bed.ci_job_env("group/app"))
+        .with_runtime_dir();
     let out = run
-        .env("XDG_RUNTIME_DIR", &runtime)
         .args(["--push", "--engine", engine])
         .allow_secret_in(&auth_json)
         .run()
@@ -109,20 +106,16 @@ fn an_auth_file_asked_for_is_passed_as_authfile_and_reported() {
 #[test]
 fn a_refused_credential_is_the_tools_refusal_with_exit_4() {
     let bed = TestBed::start();
-    let run = ci_registry_login();
-    let runtime = run.path("xdg-run");
-    // A job's runtime folder exists; podman refuses to work without it.
-    std::fs::create_dir_all(&runtime).unwrap();
+    let (run, auth_json) = ci_registry_login().with_runtime_dir();
     let out = run
         .envs(bed.ci_job_env("group/app"))
-        .env("XDG_RUNTIME_DIR", &runtime)
         .env("CI_JOB_TOKEN", "glcbt-64_not-a-running-job-Wq3Zx8")
         .env("CI_REGISTRY_PASSWORD", "glcbt-64_not-a-running-job-Wq3Zx8")
         .args(["--no-verify", "--engine", "podman"])
         .run()
         .expect_code(4);
     assert_contains(out.said(), "podman login was refused");
-    assert!(!runtime.join("containers/auth.json").exists());
+    assert!(!auth_json.exists());
 }
 
 /// A stand-in for a program that is not installed here: it records its argv, its

@@ -165,6 +165,15 @@ impl Run {
         self
     }
 
+    /// Gives the run the `XDG_RUNTIME_DIR` a job has (podman refuses to work without
+    /// one); returns containers' default auth file inside it.
+    pub fn with_runtime_dir(self) -> (Run, PathBuf) {
+        let runtime = self.path("xdg-run");
+        std::fs::create_dir_all(&runtime).unwrap();
+        let auth_json = runtime.join("containers/auth.json");
+        (self.env("XDG_RUNTIME_DIR", runtime), auth_json)
+    }
+
     /// Another value that must never leak (a password, say).
     pub fn secret(mut self, secret: &str) -> Run {
         self.secrets.insert(secret.to_string());
