@@ -10,8 +10,13 @@ pub enum Scheme {
     Http,
 }
 
-/// A registry as docker keys it in `config.json`: `host` or `host:port`, lower case,
-/// without the default HTTPS port.
+/// A registry as docker keys it in `config.json`: `host` or `host:port`, lower case.
+///
+/// The normal form (the key) is `host[:port]` with HTTPS implied: port 443 is dropped,
+/// any other port is kept. A plain-HTTP registry keeps its port in the key, 80 when
+/// none was written (`http://host` is `host:80`, never `host`, which is HTTPS on 443);
+/// plain HTTP on 443 has no key that reads back as the same registry and is refused.
+/// So a key always parses back to the registry it was made from.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Registry {
     host: String,
@@ -34,6 +39,10 @@ pub enum NameError {
     Scheme(String),
     #[error("has an invalid port '{}' (1-65535)", shown(.0))]
     Port(String),
+    #[error(
+        "asks for plain HTTP on port 443, the HTTPS port; write https://HOST for an HTTPS registry, or http://HOST:PORT with the port the plain-HTTP registry listens on"
+    )]
+    HttpOnHttpsPort,
     #[error("has a non-ASCII host '{}' (a look-alike character?); write it in ASCII or punycode", shown(.0))]
     NonAscii(String),
     #[error("has an invalid host '{}'", shown(.0))]
@@ -64,11 +73,11 @@ impl Registry {
         }
         let (host, port) = split_port(rest)?;
         let host = normalise_host(host)?;
-        let default_port = match scheme {
-            Some(Scheme::Http) => 80,
-            _ => 443,
+        let port = match scheme {
+            Some(Scheme::Http) if port == Some(443) => return Err(NameError::HttpOnHttpsPort),
+            Some(Scheme::Http) => Some(port.unwrap_or(80)),
+            _ => port.filter(|p| *p != 443),
         };
-        let port = port.filter(|p| *p != default_port);
         Ok(Registry { host, port, scheme })
     }
 
@@ -328,6 +337,38 @@ mod tests {
         assert_eq!(reg("http://127.0.0.1:5000"), "127.0.0.1:5000");
         assert_eq!(reg("[::1]:5000"), "[::1]:5000");
         assert_eq!(reg("[0:0::1]"), "[::1]");
+    }
+
+    /// Found by fuzzing (issue 10): `http://Registry.Example.com:443/` became the key
+    /// `registry.example.com:443`, which reads back as the HTTPS registry on 443.
+    #[test]
+    fn keys_keep_what_makes_a_registry_different() {
+        for (input, key) in [
+            ("http://host:80", "host:80"),
+            ("http://host", "host:80"),
+            ("HTTP://HOST", "host:80"),
+            ("https://host:443", "host"),
+            ("HTTPS://HOST:443/", "host"),
+            ("http://host:5000", "host:5000"),
+            ("https://host:5000", "host:5000"),
+            ("https://host:80", "host:80"),
+        ] {
+            let registry = Registry::parse(input).unwrap();
+            assert_eq!(registry.host_port(), key, "{input}");
+            let again = Registry::parse(key).unwrap();
+            assert!(again.same_as(&registry), "{input} -> {key} -> {again:?}");
+        }
+        for input in [
+            "http://Registry.Example.com:443/",
+            "http://host:443",
+            "HTTP://[::1]:443",
+        ] {
+            assert_eq!(
+                Registry::parse(input),
+                Err(NameError::HttpOnHttpsPort),
+                "{input}"
+            );
+        }
     }
 
     #[test]

@@ -4,7 +4,7 @@
 //!
 //! gitlab-ci-local runs through the leak-scanning runner, so nothing it or the job
 //! prints or leaves behind may hold the secret. `.ci/run` installs gitlab-ci-local
-//! (tests/run-all.sh); without it on PATH these tests say they were skipped and why.
+//! (tests/run-all.sh); without it on PATH these tests are skipped (under `CI=true`, they fail).
 
 mod support;
 
@@ -23,8 +23,9 @@ fn gitlab_ci_local(test: &str) -> Option<PathBuf> {
         .map(|dir| dir.join("gitlab-ci-local"))
         .find(|p| p.is_file());
     if found.is_none() {
-        println!(
-            "SKIPPED {test}: gitlab-ci-local is not on PATH (tests/run-all.sh installs it into target/tools)"
+        missing_part(
+            test,
+            "gitlab-ci-local is not on PATH (tests/run-all.sh installs it into target/tools)",
         );
     }
     found

@@ -33,8 +33,9 @@ fn release_binary(test: &str) -> Option<PathBuf> {
     match std::env::var_os("CI_REGISTRY_LOGIN_RELEASE_BIN") {
         Some(path) => Some(PathBuf::from(path)),
         None => {
-            eprintln!(
-                "{test}: SKIPPED: CI_REGISTRY_LOGIN_RELEASE_BIN is not set; tests/run-all.sh (what .ci/run runs) builds the static release binary and sets it"
+            support::missing_part(
+                test,
+                "CI_REGISTRY_LOGIN_RELEASE_BIN is not set; tests/run-all.sh (what .ci/run runs) builds the static release binary and sets it",
             );
             None
         }
@@ -66,7 +67,10 @@ fn chrooted(test: &str, etc: &[(&str, &str)]) -> Option<Run> {
         .expect("run chroot (coreutils)");
     let stderr = String::from_utf8_lossy(&probe.stderr);
     if !probe.status.success() && stderr.contains("Operation not permitted") {
-        eprintln!("{test}: SKIPPED: the kernel refuses chroot here: {stderr}");
+        support::skipped(
+            test,
+            &format!("the kernel refuses chroot here: {}", stderr.trim()),
+        );
         return None;
     }
     assert!(probe.status.success(), "chroot --version failed: {stderr}");

@@ -1,25 +1,7 @@
-//! `--variables-file` is whatever a person (or gitlab-ci-local) wrote: YAML in any
-//! shape, or dotenv. Parsing must never panic, and every name it returns is one a
-//! variable can have.
+//! Fuzz target: fuzz/properties/variables_file.rs says what it checks.
 #![no_main]
 
-use ci_registry_login::vars::parse_variables_file;
-use libfuzzer_sys::fuzz_target;
+#[path = "../properties/variables_file.rs"]
+mod property;
 
-fuzz_target!(|data: &[u8]| {
-    let Ok(text) = std::str::from_utf8(data) else {
-        return;
-    };
-    let Ok(entries) = parse_variables_file(text) else {
-        return;
-    };
-    for (name, _) in entries {
-        let mut chars = name.chars();
-        let first = chars.next().expect("names are not empty");
-        assert!(first.is_ascii_alphabetic() || first == '_', "{name:?}");
-        assert!(
-            chars.all(|c| c.is_ascii_alphanumeric() || c == '_'),
-            "{name:?}"
-        );
-    }
-});
+libfuzzer_sys::fuzz_target!(|data: &[u8]| property::check(data));
