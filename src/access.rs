@@ -33,35 +33,36 @@ impl Intent {
     }
 }
 
-/// A registry action as it appears in a JWT's `access[].actions`.
-#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
+/// A registry action as it appears in a JWT's `access[].actions`: a closed set. The
+/// strings come from whatever token service answered, and they end up in the dotenv
+/// report that later jobs read as variables: anything else is dropped, never carried.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
 pub enum Action {
     Pull,
     Push,
     Delete,
     /// `*`: everything.
     All,
-    Other(String),
 }
 
 impl Action {
-    pub fn parse(s: &str) -> Action {
+    /// The action a grant names; `None` for anything outside the set.
+    pub fn parse(s: &str) -> Option<Action> {
         match s {
-            "pull" => Action::Pull,
-            "push" => Action::Push,
-            "delete" => Action::Delete,
-            "*" => Action::All,
-            other => Action::Other(other.to_string()),
+            "pull" => Some(Action::Pull),
+            "push" => Some(Action::Push),
+            "delete" => Some(Action::Delete),
+            "*" => Some(Action::All),
+            _ => None,
         }
     }
 
-    pub fn as_str(&self) -> &str {
+    pub fn as_str(&self) -> &'static str {
         match self {
             Action::Pull => "pull",
             Action::Push => "push",
             Action::Delete => "delete",
             Action::All => "*",
-            Action::Other(s) => s,
         }
     }
 

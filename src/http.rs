@@ -97,6 +97,42 @@ impl NetError {
     }
 }
 
+/// Hosts that never go through a proxy, whatever `NO_PROXY` says: loopback is this
+/// machine (docker never proxies it), and plain HTTP is allowed there only because it
+/// never leaves the machine; a proxy would carry the job token in clear.
+const ALWAYS_DIRECT: &str = "localhost,127.0.0.0/8,::1";
+
+/// The proxies the environment names, as curl reads them (lower-case names first), each
+/// bypassed for `NO_PROXY` and for loopback. An unusable value names its variable only:
+/// a proxy URL may carry a password.
+fn proxies(get: impl Fn(&str) -> Option<String>) -> Result<Vec<reqwest::Proxy>, String> {
+    let var = |lower: &str| {
+        [lower.to_string(), lower.to_ascii_uppercase()]
+            .into_iter()
+            .find_map(|name| get(&name).filter(|v| !v.trim().is_empty()).map(|v| (name, v)))
+    };
+    let no_proxy = match var("no_proxy") {
+        Some((_, list)) => format!("{list},{ALWAYS_DIRECT}"),
+        None => ALWAYS_DIRECT.to_string(),
+    };
+    type Make = fn(String) -> reqwest::Result<reqwest::Proxy>;
+    let kinds: [(&str, Make); 3] = [
+        ("http_proxy", |u| reqwest::Proxy::http(u)),
+        ("https_proxy", |u| reqwest::Proxy::https(u)),
+        ("all_proxy", |u| reqwest::Proxy::all(u)),
+    ];
+    let mut out = Vec::new();
+    for (lower, make) in kinds {
+        if let Some((name, url)) = var(lower) {
+            let proxy = make(url).map_err(|_| {
+                format!("{name} is not a proxy URL (http://host:port); fix or unset it")
+            })?;
+            out.push(proxy.no_proxy(reqwest::NoProxy::from_string(&no_proxy)));
+        }
+    }
+    Ok(out)
+}
+
 /// How a request authenticates. Every variant marks its header sensitive.
 pub enum Credential<'a> {
     None,
@@ -138,7 +174,16 @@ fn retryable(status: u16, retry_404: bool) -> bool {
 
 impl Http {
     pub fn new(settings: &NetSettings) -> Result<Http, NetError> {
-        let client = reqwest::Client::builder()
+        let setup_error = |reason: String| NetError {
+            url: String::new(),
+            kind: NetErrorKind::Other,
+            reason,
+        };
+        let mut builder = reqwest::Client::builder().no_proxy();
+        for proxy in proxies(|name| std::env::var(name).ok()).map_err(setup_error)? {
+            builder = builder.proxy(proxy);
+        }
+        let client = builder
             .tls_backend_preconfigured(tls::client_config(&settings.extra_cas))
             .dns_resolver(HostsFirst::default())
             .redirect(reqwest::redirect::Policy::none())
@@ -146,11 +191,7 @@ impl Http {
             .timeout(settings.timeout)
             .user_agent(concat!("ci-registry-login/", env!("CARGO_PKG_VERSION")))
             .build()
-            .map_err(|e| NetError {
-                url: String::new(),
-                kind: NetErrorKind::Other,
-                reason: format!("cannot set up the HTTP client: {e}"),
-            })?;
+            .map_err(|e| setup_error(format!("cannot set up the HTTP client: {e}")))?;
         Ok(Http {
             client,
             retry: settings.retry,
@@ -334,6 +375,29 @@ fn classify(url: &str, err: &reqwest::Error) -> NetError {
 
 #[cfg(test)]
 mod tests {
+    use super::proxies;
+
+    #[test]
+    fn proxies_come_from_either_spelling_and_never_echo_their_url() {
+        let env = |pairs: &'static [(&'static str, &'static str)]| {
+            move |name: &str| {
+                pairs
+                    .iter()
+                    .find(|(n, _)| *n == name)
+                    .map(|(_, v)| v.to_string())
+            }
+        };
+        assert_eq!(proxies(env(&[])).unwrap().len(), 0);
+        let set = proxies(env(&[
+            ("http_proxy", "http://127.0.0.1:3128"),
+            ("HTTPS_PROXY", "http://127.0.0.1:3128"),
+            ("NO_PROXY", "example.com"),
+        ]));
+        assert_eq!(set.unwrap().len(), 2);
+        let err = proxies(env(&[("HTTPS_PROXY", "http://user:s3cret@[::bad")])).unwrap_err();
+        assert!(err.contains("HTTPS_PROXY") && !err.contains("s3cret"), "{err}");
+    }
+
     use super::*;
 
     #[test]

@@ -57,17 +57,31 @@ impl Claims {
     }
 
     /// Actions granted on one repository (names compare case-insensitively: GitLab
-    /// lower-cases them).
+    /// lower-cases them). Only the known actions: see [`Claims::unknown_actions`].
     pub fn granted(&self, repository: &str) -> Vec<Action> {
         let mut actions: Vec<Action> = self
-            .access
-            .iter()
-            .filter(|a| a.kind == "repository" && a.name.eq_ignore_ascii_case(repository))
-            .flat_map(|a| a.actions.iter().map(|s| Action::parse(s)))
+            .entries_for(repository)
+            .filter_map(|s| Action::parse(s))
             .collect();
         actions.sort();
         actions.dedup();
         actions
+    }
+
+    /// Granted strings that are no registry action, escaped for a message: a token
+    /// service that sends them is broken or hostile, and they are dropped.
+    pub fn unknown_actions(&self, repository: &str) -> Vec<String> {
+        self.entries_for(repository)
+            .filter(|s| Action::parse(s).is_none())
+            .map(|s| crate::output::sanitize(s, 40))
+            .collect()
+    }
+
+    fn entries_for<'a>(&'a self, repository: &'a str) -> impl Iterator<Item = &'a String> {
+        self.access
+            .iter()
+            .filter(move |a| a.kind == "repository" && a.name.eq_ignore_ascii_case(repository))
+            .flat_map(|a| a.actions.iter())
     }
 
     /// `exp - iat` in whole seconds, when both are present and sane.

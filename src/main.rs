@@ -7,14 +7,14 @@ use ci_registry_login::config::Config;
 use ci_registry_login::error::{Exit, Failure};
 use ci_registry_login::vars::Vars;
 use clap::Parser;
-use std::io::IsTerminal;
 use std::process::ExitCode;
 
 fn main() -> ExitCode {
+    harden_process();
     // Docker runs the binary as docker-credential-ci-registry-login ACTION.
     let args = ci_registry_login::helper::argv(std::env::args_os().collect());
     if let Some(message) = ci_registry_login::cli::argument_problem(&args) {
-        eprintln!("ci-registry-login: error: {message}");
+        ci_registry_login::output::say(&format!("ci-registry-login: error: {message}"));
         return ExitCode::from(Exit::Usage.code());
     }
     let cli = Cli::parse_from(args);
@@ -29,6 +29,24 @@ fn main() -> ExitCode {
     ExitCode::from(exit.code())
 }
 
+/// Secrets live in this process's memory: no core file may hold them (a crash with
+/// `ulimit -c unlimited` once wrote the job token eight times), and no other process of
+/// the same user may read its memory through ptrace or /proc. An engine started later is
+/// dumpable again after its exec; it inherits the core limit of 0, which costs it nothing.
+fn harden_process() {
+    use rustix::process::{DumpableBehavior, Resource, Rlimit, getrlimit, set_dumpable_behavior};
+    if let Err(e) = set_dumpable_behavior(DumpableBehavior::NotDumpable) {
+        tracing::debug!("cannot mark the process non-dumpable: {e}");
+    }
+    let core = Rlimit {
+        current: Some(0),
+        maximum: getrlimit(Resource::Core).maximum,
+    };
+    if let Err(e) = rustix::process::setrlimit(Resource::Core, core) {
+        tracing::debug!("cannot set RLIMIT_CORE to 0: {e}");
+    }
+}
+
 fn run(cli: Cli) -> Result<Exit, Failure> {
     let vars = Vars::load(std::env::vars_os(), cli.common.variables_file.as_deref())
         .map_err(|e| Failure::usage(e.to_string()))?;
@@ -36,8 +54,10 @@ fn run(cli: Cli) -> Result<Exit, Failure> {
     commands::run(&config)
 }
 
-/// Logs go to stderr; `-v` raises the level, `RUST_LOG` (a level, or `target=level`
-/// directives) overrides it. Colour only for a terminal, and never with `NO_COLOR`.
+/// Logs go to stderr, one physical line per event: what a server said is escaped on the
+/// way out, so no field can forge a line (and no colour escapes either, for the same
+/// reason). `-v` raises the level, `RUST_LOG` (a level, or `target=level` directives)
+/// overrides it.
 fn init_tracing(verbose: u8, quiet: bool) {
     use tracing_subscriber::filter::{LevelFilter, Targets};
     use tracing_subscriber::prelude::*;
@@ -54,14 +74,30 @@ fn init_tracing(verbose: u8, quiet: bool) {
         .filter(|s| !s.trim().is_empty())
         .and_then(|s| s.parse::<Targets>().ok())
         .unwrap_or_else(|| Targets::new().with_default(level));
-    let ansi = std::io::stderr().is_terminal() && std::env::var_os("NO_COLOR").is_none();
     tracing_subscriber::registry()
         .with(
             tracing_subscriber::fmt::layer()
-                .with_writer(std::io::stderr)
-                .with_ansi(ansi)
+                .with_writer(|| LogLine)
+                .with_ansi(false)
                 .with_target(false),
         )
         .with(filter)
         .init();
+}
+
+/// stderr for log events: each event arrives as one buffer ending in a line break; any
+/// other control character or line break inside it is escaped. Write errors are dropped.
+struct LogLine;
+
+impl std::io::Write for LogLine {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        let text = String::from_utf8_lossy(buf);
+        let body = text.strip_suffix('\n').unwrap_or(&text);
+        ci_registry_login::output::say(&ci_registry_login::output::one_line(body));
+        Ok(buf.len())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
 }

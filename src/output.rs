@@ -24,13 +24,13 @@ pub struct Printer {
 impl Printer {
     pub fn summary(&self, line: &str) {
         if !self.quiet {
-            eprintln!("ci-registry-login: {line}");
+            say(&format!("ci-registry-login: {}", one_line(line)));
         }
     }
 
     pub fn warn(&self, line: &str) {
         if !self.quiet {
-            eprintln!("ci-registry-login: warning: {line}");
+            say(&format!("ci-registry-login: warning: {}", one_line(line)));
         }
     }
 
@@ -53,20 +53,47 @@ impl Printer {
 /// An error as the user sees it, with what to do about it. Errors are printed even
 /// with `-q`.
 pub fn print_failure(failure: &Failure) {
-    eprintln!("ci-registry-login: error: {}", failure.message);
+    say(&format!("ci-registry-login: error: {}", one_line(&failure.message)));
     if let Some(hint) = &failure.hint {
-        eprintln!("  hint: {hint}");
+        say(&format!("  hint: {}", one_line(hint)));
     }
 }
 
-/// Makes text from a server or tool safe to print: control characters become `?` (no
-/// terminal escapes from a hostile server), long text is cut.
+/// Writes one line to stderr. A closed or full stderr (`2>&-`, a reader that went away)
+/// is no reason to panic: the run goes on quietly and ends with its own exit code.
+pub fn say(line: &str) {
+    let mut err = std::io::stderr().lock();
+    let _ = writeln!(err, "{line}");
+}
+
+/// A message as one physical line: any line break or control character inside it (a
+/// server's text quoted in it) is escaped, so nothing can forge a log line, a GitLab
+/// section marker or a terminal escape.
+pub fn one_line(text: &str) -> std::borrow::Cow<'_, str> {
+    if text.chars().any(char::is_control) {
+        std::borrow::Cow::Owned(escape_controls(text.chars()))
+    } else {
+        std::borrow::Cow::Borrowed(text)
+    }
+}
+
+fn escape_controls(chars: impl Iterator<Item = char>) -> String {
+    chars
+        .map(|c| {
+            if c.is_control() {
+                c.escape_default().to_string()
+            } else {
+                c.to_string()
+            }
+        })
+        .collect()
+}
+
+/// Makes text from a server, a tool or a file safe to print: control characters, line
+/// breaks among them, are escaped (`\n`, `\u{1b}`: no forged lines and no terminal
+/// escapes from a hostile server), long text is cut.
 pub fn sanitize(text: &str, max_chars: usize) -> String {
-    let mut out: String = text
-        .chars()
-        .take(max_chars)
-        .map(|c| if c.is_control() && c != '\n' { '?' } else { c })
-        .collect();
+    let mut out = escape_controls(text.chars().take(max_chars));
     if text.chars().count() > max_chars {
         out.push('…');
     }
@@ -267,9 +294,9 @@ fn table(rows: &[Vec<String>]) -> String {
                 .enumerate()
                 .map(|(c, cell)| {
                     if c + 1 == columns {
-                        cell.clone()
+                        one_line(cell).into_owned()
                     } else {
-                        sanitize(&cell.replace('\n', "?"), 64)
+                        sanitize(cell, 64)
                     }
                 })
                 .collect()
@@ -330,7 +357,10 @@ mod tests {
 
     #[test]
     fn sanitize_strips_terminal_escapes() {
-        assert_eq!(sanitize("a\x1b[31mb\tc", 100), "a?[31mb?c");
+        assert_eq!(sanitize("a\x1b[31mb\tc", 100), "a\\u{1b}[31mb\\tc");
+        assert_eq!(sanitize("pull\nCI_REGISTRY=x", 100), "pull\\nCI_REGISTRY=x");
+        assert_eq!(one_line("a\r\nb"), "a\\r\\nb");
+        assert_eq!(one_line("plain"), "plain");
         assert_eq!(sanitize("abcdef", 3), "abc…");
     }
 }

@@ -78,8 +78,10 @@ impl Report {
             .push(logged_in.then(|| Facts::of(plan)).flatten());
     }
 
-    /// The dotenv text.
-    pub fn render(&self) -> String {
+    /// The dotenv text. GitLab reads every line as a variable that overrides all others
+    /// in later jobs, so a value that could start a line of its own (a line break, any
+    /// control character) is refused, in every build: nothing is written then.
+    pub fn render(&self) -> Result<String, ReportError> {
         let mut out = String::new();
         for (i, facts) in self.logins.iter().enumerate() {
             let Some(Facts(facts)) = facts else { continue };
@@ -89,12 +91,20 @@ impl Report {
                 format!("_{}", i + 1)
             };
             for (name, value) in facts {
-                // Every value comes from a parsed name, a kind or a number: one line, no quotes.
-                debug_assert!(!value.contains(['\n', '\r', '"', '\'']));
+                // Every value comes from a parsed name, a kind, a closed set of actions or
+                // a number: one line, no quotes. Checked all the same.
+                if value.contains(|c: char| c.is_control() || c == '"' || c == '\'') {
+                    return Err(ReportError::Unusable {
+                        path: String::new(),
+                        problem: format!(
+                            "the value of {PREFIX}{name}{suffix} holds a line break, a control character or a quote; the report was not written"
+                        ),
+                    });
+                }
                 out.push_str(&format!("{PREFIX}{name}{suffix}={value}\n"));
             }
         }
-        out
+        Ok(out)
     }
 
     /// Writes the report to `path`, replacing it in one rename.
@@ -106,8 +116,15 @@ impl Report {
             path: shown(),
             source,
         };
+        let text = self.render().map_err(|e| match e {
+            ReportError::Unusable { problem, .. } => ReportError::Unusable {
+                path: shown(),
+                problem,
+            },
+            other => other,
+        })?;
         let mut file = tempfile::NamedTempFile::new_in(dir).map_err(write)?;
-        file.write_all(self.render().as_bytes()).map_err(write)?;
+        file.write_all(text.as_bytes()).map_err(write)?;
         file.as_file().sync_all().map_err(write)?;
         std::fs::set_permissions(
             file.path(),
@@ -189,7 +206,7 @@ mod tests {
         let mut report = Report::default();
         report.record(&plan("registry.example.com:5050", true), true);
         assert_eq!(
-            report.render(),
+            report.render().unwrap(),
             "CI_REGISTRY_LOGIN_REGISTRY=registry.example.com:5050\n\
              CI_REGISTRY_LOGIN_REPOSITORY=group/app\n\
              CI_REGISTRY_LOGIN_KIND=access-token\n\
@@ -205,7 +222,7 @@ mod tests {
         report.record(&plan("a.example.com", false), true);
         report.record(&plan("b.example.com", true), false);
         report.record(&plan("c.example.com", false), true);
-        let text = report.render();
+        let text = report.render().unwrap();
         assert!(
             text.contains("CI_REGISTRY_LOGIN_REGISTRY=a.example.com\n"),
             "{text}"
@@ -220,6 +237,20 @@ mod tests {
             !text.contains("GRANTED") && !text.contains("EXPIRES_AT"),
             "{text}"
         );
+    }
+
+    /// Issue 11, finding 1: a value that could start a line of its own is refused in
+    /// release builds too (this ran as a `debug_assert` before).
+    #[test]
+    fn a_value_with_a_line_break_is_never_written() {
+        for value in ["pull\nCI_REGISTRY=127.0.0.1:6001", "pull\rX=1", "a\u{1b}b", "a\"b"] {
+            let report = Report {
+                logins: vec![Some(Facts(vec![("GRANTED", value.to_string())]))],
+            };
+            let err = report.render().unwrap_err().to_string();
+            assert!(err.contains("CI_REGISTRY_LOGIN_GRANTED"), "{err}");
+            assert!(!err.contains("CI_REGISTRY=127"), "{err}");
+        }
     }
 
     #[test]

@@ -120,6 +120,7 @@ impl Plan {
             };
             a.usable = usable;
             a.reason = reason;
+            self.warnings.extend(verification.warnings.iter().cloned());
             a.live = Some(verification);
         }
         // Duplicates share their twin's result.

@@ -37,6 +37,9 @@ pub struct Verification {
     pub token_expires: Option<String>,
     /// The verdict in words: what happened and what to do.
     pub detail: String,
+    /// What the user should know beyond the verdict (a token service that sent
+    /// strings that are no registry action).
+    pub warnings: Vec<String>,
 }
 
 impl Verification {
@@ -50,6 +53,7 @@ impl Verification {
             token_scopes: None,
             token_expires: None,
             detail: detail.into(),
+            warnings: Vec::new(),
         }
     }
 
@@ -280,6 +284,15 @@ fn judge(
                 return v;
             };
             let granted = claims.granted(repository.as_str());
+            let unknown = claims.unknown_actions(repository.as_str());
+            let warnings = if unknown.is_empty() {
+                Vec::new()
+            } else {
+                vec![format!(
+                    "the token service at {realm} granted {} on {repository}, which are no registry actions (pull, push, delete, *): dropped; the token service is broken or hostile",
+                    unknown.join(", ")
+                )]
+            };
             let needed = target.intent.actions();
             let detail = if access::covers(&granted, needed) {
                 format!("granted {}", access::join_actions(&granted))
@@ -292,6 +305,7 @@ fn judge(
                 expires_at: claims.expires_at(),
                 auth_type: claims.auth_type,
                 granted: Some(granted),
+                warnings,
                 ..Verification::new(Outcome::Granted, detail)
             }
         }
