@@ -11,13 +11,22 @@ pub const JOB_TOKEN_USER: &str = "gitlab-ci-token";
 /// GitLab accepts any user name with an access token; this one says what it is.
 pub const ACCESS_TOKEN_USER: &str = "gitlab-token";
 
-/// Variables whose values are secrets wherever they appear (besides `--password-env`'s).
-pub const SECRET_VARIABLES: [&str; 6] = [
+/// The job's own secrets, set by GitLab: they belong to the job's registries only.
+const CI_SECRET_VARIABLES: [&str; 5] = [
     "CI_REGISTRY_PASSWORD",
     "CI_JOB_TOKEN",
     "CI_DEPLOY_PASSWORD",
     "CI_DEPENDENCY_PROXY_PASSWORD",
     "CI_BUILD_TOKEN",
+];
+
+/// Variables whose values are secrets wherever they appear (besides `--password-env`'s).
+pub const SECRET_VARIABLES: [&str; 6] = [
+    CI_SECRET_VARIABLES[0],
+    CI_SECRET_VARIABLES[1],
+    CI_SECRET_VARIABLES[2],
+    CI_SECRET_VARIABLES[3],
+    CI_SECRET_VARIABLES[4],
     "REGISTRY_PASSWORD",
 ];
 
@@ -79,14 +88,72 @@ pub struct Candidate {
     pub source: String,
     pub username: String,
     pub secret: Secret,
-    /// The registry this credential belongs to; `None` for one given for any registry.
-    pub registry: Option<Registry>,
+    /// Where this credential may be sent: it is never sent anywhere else.
+    pub binding: Binding,
     /// Registry scopes known offline for the target repository; `None` when unknown.
     pub scopes: Option<Vec<Scope>>,
     /// Why it cannot be used at all, known before any request.
     pub problem: Option<String>,
     /// Facts worth saying (whitespace around the secret, overridden variables...).
     pub notes: Vec<String>,
+}
+
+/// The registries a credential may be sent to (and, through the handshake, the token
+/// service their own challenge names), and why (issue 11): CI credentials and anything
+/// equal to one go to the job's registry and dependency proxy only; an explicit
+/// credential to the registries the user tied it to.
+#[derive(Debug, Clone, Default)]
+pub struct Binding {
+    pub registries: Vec<Registry>,
+    /// Why these, for a message: "the job's registry", "--password-for".
+    pub why: String,
+}
+
+impl Binding {
+    pub fn to(registries: Vec<Registry>, why: impl Into<String>) -> Binding {
+        Binding {
+            registries,
+            why: why.into(),
+        }
+    }
+
+    pub fn admits(&self, registry: &Registry) -> bool {
+        self.registries.iter().any(|r| r.same_as(registry))
+    }
+
+    /// `a.example.com, b.example.com`, or `no registry`.
+    pub fn list(&self) -> String {
+        if self.registries.is_empty() {
+            return "no registry".into();
+        }
+        let names: Vec<String> = self.registries.iter().map(Registry::host_port).collect();
+        names.join(", ")
+    }
+}
+
+/// The job's own registries: `CI_REGISTRY` and `CI_DEPENDENCY_PROXY_SERVER`, where a job
+/// token, the CI registry password and a deploy token of this GitLab may go.
+fn job_binding(vars: &Vars) -> Result<Binding, VarError> {
+    let mut registries = Vec::new();
+    for name in ["CI_REGISTRY", "CI_DEPENDENCY_PROXY_SERVER"] {
+        registries.extend(vars.setting(name)?.and_then(|r| Registry::parse(r).ok()));
+    }
+    Ok(Binding::to(registries, "the job's registry and dependency proxy"))
+}
+
+/// Whether a secret is the job's own, whatever variable it came through: equal to a CI
+/// secret, or a CI job token by its prefix (at any `-` boundary, for instance prefixes).
+fn is_job_secret(vars: &Vars, secret: &Secret) -> Result<bool, VarError> {
+    let value = secret.expose();
+    if value.starts_with("glcbt-") || value.contains("-glcbt-") {
+        return Ok(true);
+    }
+    for name in CI_SECRET_VARIABLES {
+        if vars.get(name)?.is_some_and(|v| !v.is_empty() && v == value) {
+            return Ok(true);
+        }
+    }
+    Ok(false)
 }
 
 /// The explicit credential: `--username` (or its variable) and the variable named by
@@ -102,6 +169,10 @@ pub struct Explicit {
     /// Whether `--password-env` was given on the command line (an unset variable is
     /// then worth a complaint; the default one is simply not on offer).
     pub password_var_explicit: bool,
+    /// Where the credential may go: `--password-for`; `None` for the registry being
+    /// served, when the call serves exactly one (an empty binding when it serves several
+    /// and none was named).
+    pub binding: Option<Binding>,
 }
 
 impl Default for Explicit {
@@ -111,6 +182,7 @@ impl Default for Explicit {
             username_var: "REGISTRY_USER".into(),
             password_var: "REGISTRY_PASSWORD".into(),
             password_var_explicit: false,
+            binding: None,
         }
     }
 }
@@ -231,7 +303,7 @@ impl Pair<'_> {
     fn into_candidate(
         self,
         kind: Kind,
-        registry: Option<Registry>,
+        binding: Binding,
         scopes: Option<Vec<Scope>>,
     ) -> Candidate {
         Candidate {
@@ -239,7 +311,7 @@ impl Pair<'_> {
             source: self.user_var.into(),
             username: self.user.to_string(),
             secret: self.secret,
-            registry,
+            binding,
             scopes,
             problem: self.problem,
             notes: self.notes,
@@ -354,7 +426,7 @@ fn registry_user(
     };
     Ok(Some(pair.into_candidate(
         Kind::RegistryUser,
-        ci_registry.cloned(),
+        job_binding(cx.vars)?,
         scopes,
     )))
 }
@@ -376,7 +448,7 @@ fn job_token(cx: &Context, ci_registry: Option<&Registry>) -> Result<Option<Cand
         username: JOB_TOKEN_USER.into(),
         scopes: job_token_scopes(cx, false, &mut notes)?,
         secret,
-        registry: ci_registry.cloned(),
+        binding: job_binding(cx.vars)?,
         problem,
         notes,
     }))
@@ -392,7 +464,7 @@ fn deploy_token(
     pair.problem = pair.problem.or_else(|| ci_registry_problem(ci_registry));
     Ok(Some(pair.into_candidate(
         Kind::DeployToken,
-        ci_registry.cloned(),
+        job_binding(cx.vars)?,
         None,
     )))
 }
@@ -402,22 +474,23 @@ fn deploy_token(
 /// can read; the proxy serves pulls only.
 fn dependency_proxy(cx: &Context) -> Result<Option<Candidate>, VarError> {
     let vars = cx.vars;
-    let server = vars
+    let is_proxy = vars
         .setting("CI_DEPENDENCY_PROXY_SERVER")?
         .and_then(|s| Registry::parse(s).ok())
-        .filter(|s| s.same_as(cx.target));
-    let Some(server) = server else {
+        .is_some_and(|s| s.same_as(cx.target));
+    if !is_proxy {
         return Ok(None);
-    };
+    }
     let pair = read_pair(
         vars,
         "CI_DEPENDENCY_PROXY_USER",
         "CI_DEPENDENCY_PROXY_PASSWORD",
     )?;
+    let binding = job_binding(vars)?;
     Ok(pair.map(|p| {
         p.into_candidate(
             Kind::JobToken,
-            Some(server),
+            binding,
             Some(vec![Scope::ReadRegistry]),
         )
     }))
@@ -439,6 +512,10 @@ pub fn kind_of_secret(secret: &Secret) -> Kind {
 fn explicit(cx: &Context) -> Result<Option<Candidate>, VarError> {
     let spec = cx.explicit;
     let vars = cx.vars;
+    let tied = spec
+        .binding
+        .clone()
+        .unwrap_or_else(|| Binding::to(vec![cx.target.clone()], "the one registry of this call"));
     let (user, user_source) = match &spec.username {
         Some(u) => (Some(u.as_str()), "--username".to_string()),
         None => (vars.get(&spec.username_var)?, spec.username_var.clone()),
@@ -453,7 +530,7 @@ fn explicit(cx: &Context) -> Result<Option<Candidate>, VarError> {
                 source,
                 username: user.unwrap_or_default().to_string(),
                 secret: Secret::new(""),
-                registry: None,
+                binding: tied,
                 scopes: None,
                 problem: Some(format!(
                     "{} is not set (a user name came from {user_source}, but no secret)",
@@ -505,12 +582,27 @@ fn explicit(cx: &Context) -> Result<Option<Candidate>, VarError> {
             "a job token works only with the user {JOB_TOKEN_USER}"
         ));
     }
+    // The job's own secret through another variable is still the job's: it goes where
+    // the job's credentials go, whatever registry the call names (issue 11, finding 11).
+    let binding = if is_job_secret(vars, &secret)? {
+        job_binding(vars)?
+    } else {
+        tied
+    };
+    let problem = problem.or_else(|| {
+        binding.registries.is_empty().then(|| {
+            format!(
+                "{} is tied to no registry: with several registries in one call, name the ones it is for with --password-for REGISTRY",
+                spec.password_var
+            )
+        })
+    });
     Ok(Some(Candidate {
         kind,
         source,
         username,
         secret,
-        registry: None,
+        binding,
         scopes,
         problem,
         notes,

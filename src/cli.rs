@@ -114,6 +114,12 @@ pub struct Common {
     )]
     pub password_env: String,
 
+    /// A registry the explicit credential (--username, --password-env) may be sent to;
+    /// repeat for several. It is sent nowhere else [default: the one registry of the
+    /// call, when there is exactly one].
+    #[arg(long, global = true, value_name = "REGISTRY")]
+    pub password_for: Vec<String>,
+
     /// Where to store the credential: auto = the first of docker, podman, buildah and
     /// nerdctl found on PATH, else auth-file.
     #[arg(long, global = true, value_name = "ENGINE", default_value = "auto",

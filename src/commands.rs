@@ -138,7 +138,7 @@ fn verify_plan(
     if indices.is_empty() {
         return None;
     }
-    let target = Arc::new(verify::Target {
+    let target = verify::Target {
         registry: plan.registry.clone(),
         repository: plan.repository.clone(),
         intent: plan.intent,
@@ -149,11 +149,15 @@ fn verify_plan(
             .ok()
             .flatten()
             .map(str::to_ascii_lowercase),
-        api_url: config.api_url.clone(),
+        api_url: config
+            .api
+            .as_ref()
+            .filter(|api| api.named_by_flag || is_job_registry(config, &plan.registry))
+            .map(|api| api.url.clone()),
         insecure: config.insecure,
-    });
+    };
     let session = match rt.block_on(verify::connect(http, &target)) {
-        Ok(session) => Arc::new(session),
+        Ok(session) => session,
         Err(e) => {
             let failed = indices
                 .into_iter()
@@ -164,14 +168,29 @@ fn verify_plan(
         }
     };
     let scheme = session.endpoint.scheme;
-    let work = indices
-        .into_iter()
-        .map(|i| (i, plan.candidates[i].candidate.clone()))
-        .collect();
-    let results = rt.block_on(verify::verify_all(http.clone(), session, target, work));
-    plan.apply_live(results);
+    // One at a time, in rank order: the first that serves the job ends the search, so
+    // no lower-ranked secret is ever sent on speculation (issue 11, finding 3).
+    for i in indices {
+        let candidate = &plan.candidates[i].candidate;
+        let result = rt.block_on(verify::verify(http, &session, &target, candidate));
+        plan.apply_live(vec![(i, result)]);
+        if plan.candidates[i].usable {
+            break;
+        }
+    }
     lifetime_warning(config, plan);
     Some(scheme)
+}
+
+/// Whether `registry` is the job's own (`CI_REGISTRY`), whose GitLab the job's API is.
+fn is_job_registry(config: &Config, registry: &Registry) -> bool {
+    config
+        .vars
+        .setting("CI_REGISTRY")
+        .ok()
+        .flatten()
+        .and_then(|r| Registry::parse(r).ok())
+        .is_some_and(|r| r.same_as(registry))
 }
 
 fn lifetime_warning(config: &Config, plan: &mut Plan) {

@@ -2,7 +2,7 @@
 //! value is refused here, with the flag or variable named, before anything happens.
 
 use crate::access::{Intent, Kind};
-use crate::candidates::{Explicit, Mode, SECRET_VARIABLES};
+use crate::candidates::{Binding, Explicit, Mode, SECRET_VARIABLES};
 use crate::cli::{Cli, Command, HelperAction};
 use crate::engines::{EngineChoice, Paths, RunPolicy};
 use crate::error::{Failure, Result};
@@ -16,6 +16,15 @@ use crate::tls::ExtraCa;
 use crate::vars::{VarError, Vars, is_variable_name};
 use std::path::{Path, PathBuf};
 use std::time::Duration;
+
+/// GitLab's API (`.../api/v4`) and who named it. An access token is only ever sent to
+/// the GitLab that issued it (issue 11): the job's API serves the job's own registry;
+/// `--gitlab-url` is the user's word that the token belongs there.
+#[derive(Debug, Clone)]
+pub struct Api {
+    pub url: String,
+    pub named_by_flag: bool,
+}
 
 /// One registry to serve, with the repository to check access on.
 #[derive(Debug, Clone)]
@@ -51,7 +60,8 @@ pub struct Config {
     pub insecure: bool,
     pub net: NetSettings,
     pub min_token_lifetime: Duration,
-    pub api_url: Option<String>,
+    /// GitLab's API for access-token introspection.
+    pub api: Option<Api>,
     pub mode: Mode,
     pub vars: Vars,
     /// Said once per run, whatever happens.
@@ -146,10 +156,33 @@ impl Config {
         if let Some(ca) = ci_server_ca(&vars, &mut warnings)? {
             extra_cas.push(ca);
         }
-        let api_url = match &c.gitlab_url {
-            Some(url) => Some(api_url_from("--gitlab-url", url)?),
+        let api = match &c.gitlab_url {
+            Some(url) => {
+                let url = api_url_from("--gitlab-url", url)?;
+                if let Some(problem) = plain_http_problem(&url, c.insecure) {
+                    return Err(Failure::usage(format!("--gitlab-url {problem}")));
+                }
+                Some(Api {
+                    url,
+                    named_by_flag: true,
+                })
+            }
             None => match vars.setting("CI_API_V4_URL")? {
-                Some(url) => Some(api_url_from("CI_API_V4_URL", url)?),
+                Some(url) => {
+                    let url = api_url_from("CI_API_V4_URL", url)?;
+                    match plain_http_problem(&url, c.insecure) {
+                        Some(problem) => {
+                            warnings.push(format!(
+                                "CI_API_V4_URL {problem}; access tokens are not introspected there"
+                            ));
+                            None
+                        }
+                        None => Some(Api {
+                            url,
+                            named_by_flag: false,
+                        }),
+                    }
+                }
                 None => None,
             },
         };
@@ -157,6 +190,7 @@ impl Config {
             username: c.username,
             password_var: c.password_env.clone(),
             password_var_explicit: c.password_env != Explicit::default().password_var,
+            binding: explicit_binding(&c.password_for, &targets)?,
             ..Explicit::default()
         };
         if !is_variable_name(&explicit.password_var) {
@@ -205,12 +239,26 @@ impl Config {
                 extra_cas,
             },
             min_token_lifetime: c.min_token_lifetime,
-            api_url,
+            api,
             mode,
             vars,
             warnings,
         })
     }
+}
+
+/// Where the explicit credential may be sent (issue 11): the registries `--password-for`
+/// names; else the one registry the call serves (`None`: the plan's own); else, with
+/// several, nowhere, which the plan then says.
+fn explicit_binding(password_for: &[String], targets: &[Target]) -> Result<Option<Binding>> {
+    if password_for.is_empty() {
+        return Ok((targets.len() > 1).then(|| Binding::to(Vec::new(), "--password-for")));
+    }
+    let mut registries = Vec::new();
+    for flag in password_for {
+        registries.push(Registry::parse(flag).map_err(|e| bad_name("--password-for", flag, e))?);
+    }
+    Ok(Some(Binding::to(registries, "--password-for")))
 }
 
 /// Files and folders named by flags, refused before anything is read or written when
@@ -413,6 +461,19 @@ fn ci_server_ca(vars: &Vars, warnings: &mut Vec<String>) -> Result<Option<ExtraC
             Ok(None)
         }
     }
+}
+
+/// The rule realms follow (handshake): plain HTTP carries a token in clear, so only to
+/// loopback, or with --insecure.
+fn plain_http_problem(api_url: &str, insecure: bool) -> Option<String> {
+    let host = api_url.strip_prefix("http://")?.split('/').next()?;
+    let loopback = Registry::parse(host).is_ok_and(|r| r.is_loopback());
+    (!loopback && !insecure).then(|| {
+        format!(
+            "'{}' is plain HTTP to a host that is not loopback: a token would travel in clear; use https:// or pass --insecure",
+            crate::output::sanitize(api_url, 80)
+        )
+    })
 }
 
 /// `https://gitlab.example.com` or `.../api/v4` -> `.../api/v4`.

@@ -5,7 +5,7 @@
 
 use crate::access::Kind;
 use crate::auth_file;
-use crate::candidates::{ACCESS_TOKEN_USER, Candidate, Context, Mode, kind_of_secret};
+use crate::candidates::{ACCESS_TOKEN_USER, Binding, Candidate, Context, Mode, kind_of_secret};
 use crate::error::Failure;
 use crate::git_remote::{self, Remote};
 use crate::names::Registry;
@@ -126,7 +126,7 @@ fn glab(cx: &Context) -> Option<Candidate> {
         source: GLAB_SOURCE.into(),
         username,
         secret,
-        registry: Some(cx.target.clone()),
+        binding: Binding::to(vec![cx.target.clone()], "glab's login for the GitLab serving it"),
         scopes: None,
         problem,
         notes: Vec::new(),
@@ -239,7 +239,7 @@ fn docker_config(cx: &Context) -> Option<Candidate> {
         source: DOCKER_CONFIG_SOURCE.into(),
         username,
         secret,
-        registry: Some(cx.target.clone()),
+        binding: Binding::to(vec![cx.target.clone()], "the registry it is stored for"),
         scopes: None,
         problem: None,
         notes,

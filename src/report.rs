@@ -163,7 +163,7 @@ pub fn check_path(path: &Path) -> Result<(), ReportError> {
 mod tests {
     use super::*;
     use crate::access::{Action, Intent, Kind};
-    use crate::candidates::{Candidate, Mode};
+    use crate::candidates::{Binding, Candidate, Mode};
     use crate::names::{Registry, Repository};
     use crate::secret::Secret;
     use crate::verify::{Outcome, Verification};
@@ -176,7 +176,10 @@ mod tests {
             source: "REGISTRY_PASSWORD".into(),
             username: "alice".into(),
             secret: Secret::new(SECRET),
-            registry: None,
+            binding: Binding::to(
+                vec![Registry::parse(registry).unwrap()],
+                "the one registry of this call",
+            ),
             scopes: None,
             problem: None,
             notes: Vec::new(),

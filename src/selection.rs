@@ -209,7 +209,7 @@ impl Plan {
 }
 
 fn belongs_to(c: &Candidate, registry: &Registry) -> bool {
-    c.registry.as_ref().is_none_or(|r| r.same_as(registry))
+    c.binding.admits(registry)
 }
 
 fn offline_verdict(
@@ -227,10 +227,14 @@ fn offline_verdict(
     if let Some(problem) = &c.problem {
         return (false, problem.clone());
     }
-    if let Some(owner) = c.registry.as_ref().filter(|r| !r.same_as(registry)) {
+    if !belongs_to(c, registry) {
         return (
             false,
-            format!("belongs to {owner} (CI_REGISTRY), not {registry}"),
+            format!(
+                "belongs to {} ({}), not {registry}: it is never sent elsewhere",
+                c.binding.list(),
+                c.binding.why
+            ),
         );
     }
     if let Some(twin) = twin {

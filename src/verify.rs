@@ -1,6 +1,6 @@
-//! Live verification: every candidate asks the registry's token service for exactly
-//! the access the job needs, all at once, and each answer becomes a verdict with a
-//! diagnosis a user can act on.
+//! Live verification: a candidate asks the registry's token service for exactly the
+//! access the job needs, and the answer becomes a verdict with a diagnosis a user can
+//! act on. Candidates are tried one at a time, in rank order (commands::verify_plan).
 
 use crate::access::{self, Action, Intent, Kind, Scope};
 use crate::candidates::{Candidate, JOB_TOKEN_USER, Mode};
@@ -8,7 +8,6 @@ use crate::gitlab_api::{self, SelfInfo};
 use crate::handshake::{self, Auth, Endpoint, PingError, TokenReply};
 use crate::http::Http;
 use crate::names::{Registry, Repository};
-use std::sync::Arc;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Outcome {
@@ -101,30 +100,8 @@ pub async fn connect(http: &Http, target: &Target) -> Result<Session, PingError>
     Ok(Session { endpoint, auth })
 }
 
-/// Verifies the given candidates concurrently: three cost about one round trip.
-pub async fn verify_all(
-    http: Arc<Http>,
-    session: Arc<Session>,
-    target: Arc<Target>,
-    candidates: Vec<(usize, Candidate)>,
-) -> Vec<(usize, Verification)> {
-    let mut tasks = tokio::task::JoinSet::new();
-    for (i, candidate) in candidates {
-        let (http, session, target) = (http.clone(), session.clone(), target.clone());
-        tasks.spawn(async move { (i, verify_one(&http, &session, &target, &candidate).await) });
-    }
-    let mut results = Vec::new();
-    while let Some(joined) = tasks.join_next().await {
-        match joined {
-            Ok(result) => results.push(result),
-            Err(e) => tracing::error!("a verification task failed: {e}"),
-        }
-    }
-    results.sort_by_key(|(i, _)| *i);
-    results
-}
-
-async fn verify_one(
+/// Asks for exactly the access the job needs with one candidate, and judges the answer.
+pub async fn verify(
     http: &Http,
     session: &Session,
     target: &Target,

@@ -17,8 +17,11 @@ mod variables_file;
 
 use std::path::{Path, PathBuf};
 
+/// A fuzz target's property: panics on an input that breaks it.
+type Property = fn(&[u8]);
+
 /// One row per fuzz target: its name (as in fuzz/Cargo.toml) and its property.
-const TARGETS: [(&str, fn(&[u8])); 5] = [
+const TARGETS: [(&str, Property); 5] = [
     ("challenge", challenge::check),
     ("docker_config_merge", docker_config_merge::check),
     ("jwt", jwt::check),
@@ -44,7 +47,7 @@ fn inputs(target: &str) -> Vec<PathBuf> {
 
 /// The committed inputs of one target on which its property panics, each named with
 /// its file and its text escaped.
-fn failures(target: &str, property: fn(&[u8])) -> Vec<String> {
+fn failures(target: &str, property: Property) -> Vec<String> {
     let files = inputs(target);
     assert!(!files.is_empty(), "fuzz/corpus/{target} has no inputs");
     files
