@@ -15,6 +15,9 @@ use serde::Deserialize;
 use serde_json::{Value, json};
 use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use support::https::{Answer, FileServer, sha256_hex};
 
 fn repo() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))
@@ -427,4 +430,350 @@ fn step_yml_has_the_shape_of_a_gitlab_ci_step() {
     };
     let failures = errors(&schema_definition(&schema, "step"), definition);
     assert!(failures.is_empty(), "{}", failures.join("\n"));
+}
+
+/// The template's `before_script`, run by `sh` as a job would run it, with nothing named
+/// ci-registry-login on `PATH`: what it downloads is a stand-in that records that it ran
+/// (in `ran`) and prints nothing for the login's `eval`. curl trusts the test CA, and
+/// `WGETRC` gives wget the same CA; everything else comes from `vars`.
+struct DownloadRun {
+    dir: tempfile::TempDir,
+}
+
+impl DownloadRun {
+    fn new() -> DownloadRun {
+        let run = DownloadRun {
+            dir: tempfile::tempdir().unwrap(),
+        };
+        std::fs::create_dir_all(run.dir.path().join("home")).unwrap();
+        run
+    }
+
+    fn ran(&self) -> PathBuf {
+        self.dir.path().join("ran")
+    }
+
+    /// The stand-in binary a server publishes.
+    fn stand_in(&self) -> Vec<u8> {
+        format!(
+            "#!/bin/sh\necho \"stand-in ran: $*\" > '{}'\n",
+            self.ran().display()
+        )
+        .into_bytes()
+    }
+
+    /// The job's private install folder (`REGISTRY_LOGIN_INSTALL_DIR` unset).
+    fn install_dir(&self) -> PathBuf {
+        self.dir.path().join("home/.cache/ci-registry-login-job-1")
+    }
+
+    /// Every file the step left that anyone could execute.
+    fn executables(&self) -> Vec<PathBuf> {
+        use std::os::unix::fs::PermissionsExt;
+        let Ok(entries) = std::fs::read_dir(self.install_dir()) else {
+            return Vec::new();
+        };
+        entries
+            .map(|e| e.unwrap().path())
+            .filter(|p| p.metadata().unwrap().permissions().mode() & 0o111 != 0)
+            .collect()
+    }
+
+    fn run(&self, path: &str, vars: &[(&str, &str)]) -> std::process::Output {
+        let template = documents(&read(
+            &repo().join("ci-templates/registry-login.gitlab-ci.yml"),
+        ))
+        .remove(0);
+        let script = template[".registry-login"]["before_script"][0]
+            .as_str()
+            .unwrap()
+            .to_string();
+        let wgetrc = self.dir.path().join("wgetrc");
+        std::fs::write(
+            &wgetrc,
+            format!(
+                "ca_certificate = {}\n",
+                support::fixture("test-ca.crt").display()
+            ),
+        )
+        .unwrap();
+        std::process::Command::new("/bin/sh")
+            .args(["-c", &script])
+            .env_clear()
+            .env("PATH", path)
+            .env("HOME", self.dir.path().join("home"))
+            .env("CI_JOB_ID", "1")
+            .env("CURL_CA_BUNDLE", support::fixture("test-ca.crt"))
+            .env("WGETRC", wgetrc)
+            .envs(vars.iter().copied())
+            .current_dir(self.dir.path())
+            .output()
+            .expect("sh runs")
+    }
+}
+
+/// The system's tools, without ci-registry-login among them.
+const SYSTEM_PATH: &str = "/usr/local/bin:/usr/bin:/bin";
+
+fn assert_not_installed() {
+    for dir in std::env::split_paths(SYSTEM_PATH) {
+        assert!(
+            !dir.join("ci-registry-login").exists(),
+            "ci-registry-login is installed in {}: the download tests need it absent",
+            dir.display()
+        );
+    }
+}
+
+fn stderr(out: &std::process::Output) -> String {
+    String::from_utf8_lossy(&out.stderr).into_owned()
+}
+
+/// A plain-HTTP server on loopback publishing `body` at every path, and how many
+/// requests it was sent: the attacker's copy, which must never be fetched.
+fn plain_http_server(body: Vec<u8>) -> (support::http::Server, Arc<AtomicUsize>) {
+    use support::http::{Reply, Response, Server};
+    let count = Arc::new(AtomicUsize::new(0));
+    let seen = Arc::clone(&count);
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let server = Server::start(
+        listener,
+        Arc::new(move |_: &support::http::Request| {
+            seen.fetch_add(1, Ordering::SeqCst);
+            Reply::Now(Response::text(
+                200,
+                "application/octet-stream",
+                body.clone(),
+            ))
+        }),
+    );
+    (server, count)
+}
+
+/// Finding 2: the template's download with no REGISTRY_LOGIN_SHA256 is refused before
+/// anything is fetched, and nothing runs; REGISTRY_LOGIN_INSECURE_DOWNLOAD=true runs it,
+/// with a warning.
+#[test]
+fn template_download_without_a_pinned_sha256_is_refused() {
+    assert_not_installed();
+    let run = DownloadRun::new();
+    let server = FileServer::start([("/bin".to_string(), Answer::File(run.stand_in()))].into());
+    let url = server.url("/bin");
+    let out = run.run(SYSTEM_PATH, &[("REGISTRY_LOGIN_DOWNLOAD_URL", &url)]);
+    assert!(!out.status.success(), "{}", stderr(&out));
+    support::assert_contains(
+        stderr(&out),
+        "ci-registry-login download refused: REGISTRY_LOGIN_SHA256 (the component's sha256 input) is not set",
+    );
+    assert!(!run.ran().exists(), "the download ran");
+    assert!(server.requests().is_empty(), "{:?}", server.requests());
+    assert!(run.executables().is_empty(), "{:?}", run.executables());
+
+    // Waived explicitly: it runs, and the log says what was given up.
+    let out = run.run(
+        SYSTEM_PATH,
+        &[
+            ("REGISTRY_LOGIN_DOWNLOAD_URL", &url),
+            ("REGISTRY_LOGIN_INSECURE_DOWNLOAD", "true"),
+        ],
+    );
+    assert!(out.status.success(), "{}", stderr(&out));
+    support::assert_contains(
+        stderr(&out),
+        "WARNING: REGISTRY_LOGIN_INSECURE_DOWNLOAD=true: the ci-registry-login download is run without a SHA-256 check",
+    );
+    let ran = std::fs::read_to_string(run.ran()).unwrap();
+    support::assert_contains(ran, "stand-in ran: login --pull");
+}
+
+/// Finding 2: a download whose SHA-256 is not the pinned one (a tampered binary) is
+/// refused with one line naming both checksums and the variable, and nothing is left
+/// executable; the genuine one, pinned (in any case), is installed and run.
+#[test]
+fn template_download_runs_only_with_the_pinned_sha256() {
+    assert_not_installed();
+    let run = DownloadRun::new();
+    let genuine = run.stand_in();
+    let mut tampered = genuine.clone();
+    tampered.extend_from_slice(b"echo stolen\n");
+    let server = FileServer::start(
+        [
+            ("/genuine".to_string(), Answer::File(genuine.clone())),
+            ("/tampered".to_string(), Answer::File(tampered.clone())),
+        ]
+        .into(),
+    );
+    let pinned = sha256_hex(&genuine);
+
+    let out = run.run(
+        SYSTEM_PATH,
+        &[
+            ("REGISTRY_LOGIN_DOWNLOAD_URL", &server.url("/tampered")),
+            ("REGISTRY_LOGIN_SHA256", &pinned),
+        ],
+    );
+    assert!(!out.status.success());
+    let said = stderr(&out);
+    let refusal: Vec<&str> = said.lines().filter(|l| l.contains("refused")).collect();
+    assert_eq!(
+        refusal,
+        [format!(
+            "ci-registry-login download refused: expected sha256 {pinned}, got sha256 {} from REGISTRY_LOGIN_DOWNLOAD_URL; nothing was run (fix REGISTRY_LOGIN_SHA256, the component's sha256 input, or the URL)",
+            sha256_hex(&tampered)
+        )],
+        "{said}"
+    );
+    assert!(!run.ran().exists(), "the tampered download ran");
+    assert!(run.executables().is_empty(), "{:?}", run.executables());
+    assert_eq!(
+        std::fs::read_dir(run.install_dir()).unwrap().count(),
+        0,
+        "the download was removed"
+    );
+
+    let out = run.run(
+        SYSTEM_PATH,
+        &[
+            ("REGISTRY_LOGIN_DOWNLOAD_URL", &server.url("/genuine")),
+            ("REGISTRY_LOGIN_SHA256", &pinned.to_ascii_uppercase()),
+        ],
+    );
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert!(!stderr(&out).contains("WARNING"), "{}", stderr(&out));
+    support::assert_contains(
+        std::fs::read_to_string(run.ran()).unwrap(),
+        "stand-in ran: login --pull",
+    );
+    assert_eq!(
+        run.executables(),
+        [run.install_dir().join("ci-registry-login")]
+    );
+}
+
+/// Finding 2: plain HTTP is refused, as the URL and as a redirect from HTTPS, even with
+/// the checksum waived: the plain-HTTP server is never asked.
+#[test]
+fn template_download_is_https_only_redirects_included() {
+    assert_not_installed();
+    let run = DownloadRun::new();
+    let (plain, asked) = plain_http_server(run.stand_in());
+    let plain_url = format!("http://{}/bin", plain.addr());
+    let server =
+        FileServer::start([("/moved".to_string(), Answer::Redirect(plain_url.clone()))].into());
+    let pinned = sha256_hex(&run.stand_in());
+
+    let out = run.run(
+        SYSTEM_PATH,
+        &[
+            ("REGISTRY_LOGIN_DOWNLOAD_URL", &plain_url),
+            ("REGISTRY_LOGIN_SHA256", &pinned),
+        ],
+    );
+    assert!(!out.status.success());
+    support::assert_contains(
+        stderr(&out),
+        "ci-registry-login download refused: REGISTRY_LOGIN_DOWNLOAD_URL must start with https://",
+    );
+
+    let redirected = [
+        ("REGISTRY_LOGIN_DOWNLOAD_URL", server.url("/moved")),
+        ("REGISTRY_LOGIN_INSECURE_DOWNLOAD", "true".to_string()),
+    ];
+    let redirected: Vec<(&str, &str)> = redirected.iter().map(|(k, v)| (*k, v.as_str())).collect();
+    let out = run.run(SYSTEM_PATH, &redirected);
+    assert!(!out.status.success(), "{}", stderr(&out));
+    assert_eq!(server.requests(), ["/moved"]);
+    assert!(!run.ran().exists(), "the plain-HTTP download ran");
+    assert_eq!(asked.load(Ordering::SeqCst), 0, "plain HTTP was used");
+    assert!(run.executables().is_empty(), "{:?}", run.executables());
+}
+
+/// Finding 2, without curl: GNU wget is held to HTTPS (`--https-only`, and no redirects:
+/// it follows one to http:// otherwise) and checked like curl's download; a wget without
+/// `--https-only` (busybox's) is refused before anything is fetched.
+#[test]
+fn template_download_with_wget_is_https_only_or_refused() {
+    assert_not_installed();
+    let Ok(wget) = which::which("wget") else {
+        support::skipped("wget download", "GNU wget is not installed");
+        return;
+    };
+    let run = DownloadRun::new();
+    // The tools the step uses, and wget instead of curl.
+    let tools = run.dir.path().join("tools");
+    std::fs::create_dir_all(&tools).unwrap();
+    for tool in [
+        "sh",
+        "rm",
+        "mkdir",
+        "tr",
+        "grep",
+        "sha256sum",
+        "cut",
+        "chmod",
+        "mv",
+    ] {
+        let found = which::which_in(tool, Some(SYSTEM_PATH), "/").unwrap();
+        std::os::unix::fs::symlink(found, tools.join(tool)).unwrap();
+    }
+    std::os::unix::fs::symlink(&wget, tools.join("wget")).unwrap();
+    let (plain, asked) = plain_http_server(run.stand_in());
+    let server = FileServer::start(
+        [
+            ("/bin".to_string(), Answer::File(run.stand_in())),
+            (
+                "/moved".to_string(),
+                Answer::Redirect(format!("http://{}/bin", plain.addr())),
+            ),
+        ]
+        .into(),
+    );
+    let pinned = sha256_hex(&run.stand_in());
+    let path = tools.display().to_string();
+
+    let moved = server.url("/moved");
+    let out = run.run(
+        &path,
+        &[
+            ("REGISTRY_LOGIN_DOWNLOAD_URL", &moved),
+            ("REGISTRY_LOGIN_SHA256", &pinned),
+        ],
+    );
+    assert!(
+        !out.status.success(),
+        "{} asked={}",
+        stderr(&out),
+        asked.load(Ordering::SeqCst)
+    );
+    assert_eq!(asked.load(Ordering::SeqCst), 0, "plain HTTP was used");
+    assert!(!run.ran().exists());
+
+    let url = server.url("/bin");
+    let vars = [
+        ("REGISTRY_LOGIN_DOWNLOAD_URL", url.as_str()),
+        ("REGISTRY_LOGIN_SHA256", pinned.as_str()),
+    ];
+    let out = run.run(&path, &vars);
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert!(run.ran().exists());
+    std::fs::remove_file(run.ran()).unwrap();
+
+    // A wget that knows no --https-only, like busybox's.
+    std::fs::remove_file(tools.join("wget")).unwrap();
+    std::fs::write(
+        tools.join("wget"),
+        "#!/bin/sh\necho 'Usage: wget [-cqS] [-O FILE] URL' >&2\nexit 1\n",
+    )
+    .unwrap();
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(tools.join("wget"), std::fs::Permissions::from_mode(0o755)).unwrap();
+    let before = server.requests().len();
+    let out = run.run(&path, &vars);
+    assert!(!out.status.success());
+    support::assert_contains(
+        stderr(&out),
+        "ci-registry-login download refused: no curl, and this wget cannot be held to HTTPS",
+    );
+    assert_eq!(server.requests().len(), before);
+    assert!(!run.ran().exists());
 }

@@ -9,6 +9,8 @@ use serde::Deserialize;
 use serde_json::Value;
 use std::collections::BTreeMap;
 use std::path::PathBuf;
+use support::assert_contains;
+use support::https::{Answer, FileServer, sha256_hex};
 use support::run::{Outcome, Run};
 use support::world::*;
 use support::{Credentials, Skopeo, TestBed};
@@ -23,18 +25,38 @@ fn action() -> Value {
 /// runner does: each `env:` entry of the step is `${{ inputs.NAME }}` filled in.
 /// `prepare` readies the run (files it may hold secrets in, a seeded HOME).
 fn run_action(inputs: &[(&str, &str)], prepare: impl FnOnce(Run) -> Run) -> Outcome {
+    run_action_with(inputs, true, prepare)
+}
+
+/// [`run_action`], with the built binary on PATH only when `installed`; without it, PATH
+/// is the shims and the system's folders, where there is no ci-registry-login.
+fn run_action_with(
+    inputs: &[(&str, &str)],
+    installed: bool,
+    prepare: impl FnOnce(Run) -> Run,
+) -> Outcome {
     let action = action();
     let step = &action["runs"]["steps"][0];
     assert_eq!(step["shell"], "bash");
     let given: BTreeMap<&str, &str> = inputs.iter().copied().collect();
     let run = Run::new(PathBuf::from("/bin/bash"));
-    let bin = run.path("bin");
-    std::fs::create_dir_all(&bin).unwrap();
-    std::os::unix::fs::symlink(support::run::binary(), bin.join("ci-registry-login")).unwrap();
-    let mut path = vec![run.path("shims"), bin];
-    path.extend(std::env::split_paths(
-        &std::env::var_os("PATH").unwrap_or_default(),
-    ));
+    let mut path = vec![run.path("shims")];
+    if installed {
+        let bin = run.path("bin");
+        std::fs::create_dir_all(&bin).unwrap();
+        std::os::unix::fs::symlink(support::run::binary(), bin.join("ci-registry-login")).unwrap();
+        path.push(bin);
+        path.extend(std::env::split_paths(
+            &std::env::var_os("PATH").unwrap_or_default(),
+        ));
+    } else {
+        path.extend(std::env::split_paths(SYSTEM_PATH));
+        assert!(
+            path.iter()
+                .all(|dir| !dir.join("ci-registry-login").exists()),
+            "ci-registry-login is installed: the download tests need it absent"
+        );
+    }
     let (temp, output) = (run.path("tmp"), run.path("github-output"));
     let mut run = prepare(run)
         .env("PATH", std::env::join_paths(path).unwrap())
@@ -61,6 +83,9 @@ fn run_action(inputs: &[(&str, &str)], prepare: impl FnOnce(Run) -> Run) -> Outc
     }
     run.args(["-c", step["run"].as_str().unwrap()]).run()
 }
+
+/// The system's tools, without ci-registry-login among them.
+const SYSTEM_PATH: &str = "/usr/local/bin:/usr/bin:/bin";
 
 fn outputs(out: &Outcome) -> BTreeMap<String, String> {
     std::fs::read_to_string(out.path("github-output"))
@@ -157,4 +182,157 @@ fn refuses_an_unknown_intent_before_logging_in() {
         out.stdout
     );
     assert!(bed.gitlab().requests().is_empty());
+}
+
+/// A stand-in for the published binary that records its arguments in `ran` of `run`'s
+/// folder and prints nothing; the step then reads an empty report.
+fn stand_in(ran: &std::path::Path) -> Vec<u8> {
+    format!(
+        "#!/bin/sh\necho \"stand-in ran: $*\" > '{}'\n",
+        ran.display()
+    )
+    .into_bytes()
+}
+
+/// Runs the action with no binary on PATH and `inputs` (plus `download-url` set to
+/// `path` on an HTTPS server publishing the stand-in at `/genuine`, a tampered copy at
+/// `/tampered`, and a redirect to plain HTTP at `/moved`). Returns the outcome, the
+/// paths the server was asked for, and what the stand-in recorded, if it ran.
+fn download(path: &str, inputs: &[(&str, &str)]) -> (Outcome, Vec<String>, Option<String>) {
+    let ran_dir = tempfile::tempdir().unwrap();
+    let ran = ran_dir.path().join("ran");
+    let genuine = stand_in(&ran);
+    let mut tampered = genuine.clone();
+    tampered.extend_from_slice(b"echo stolen\n");
+    let server = FileServer::start(
+        [
+            ("/genuine".to_string(), Answer::File(genuine.clone())),
+            ("/tampered".to_string(), Answer::File(tampered)),
+            (
+                "/moved".to_string(),
+                Answer::Redirect("http://127.0.0.1:9/genuine".to_string()),
+            ),
+        ]
+        .into(),
+    );
+    let sha256 = sha256_hex(&genuine);
+    let url = server.url(path);
+    let mut given = vec![("download-url", url.as_str())];
+    for (name, value) in inputs {
+        given.push((name, if *value == "GENUINE" { &sha256 } else { value }));
+    }
+    let out = run_action_with(&given, false, |run| {
+        run.env("CURL_CA_BUNDLE", support::fixture("test-ca.crt"))
+    });
+    let recorded = std::fs::read_to_string(&ran).ok();
+    (out, server.requests(), recorded)
+}
+
+/// Every file under the action's install folder that anyone could execute.
+fn executables(out: &Outcome) -> Vec<PathBuf> {
+    use std::os::unix::fs::PermissionsExt;
+    let Ok(entries) = std::fs::read_dir(out.path("tmp").join("ci-registry-login")) else {
+        return Vec::new();
+    };
+    entries
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.metadata().unwrap().permissions().mode() & 0o111 != 0)
+        .collect()
+}
+
+/// Finding 2: without the sha256 input the download is refused before it is fetched and
+/// nothing runs; insecure-download: true runs it, with a warning.
+#[test]
+fn download_without_sha256_is_refused_unless_waived() {
+    let (out, asked, ran) = download("/genuine", &[]);
+    assert_eq!(out.code(), 1, "{}", out.stderr);
+    assert_contains(
+        &out.stdout,
+        "::error::ci-registry-login download refused: the sha256 input is not set",
+    );
+    assert!(asked.is_empty(), "{asked:?}");
+    assert_eq!(ran, None);
+    assert!(executables(&out).is_empty());
+
+    let (out, asked, ran) = download("/genuine", &[("insecure-download", "true")]);
+    assert_eq!(out.code(), 0, "{}", out.stderr);
+    assert_contains(
+        &out.stdout,
+        "::warning::insecure-download is true: the ci-registry-login download is run without a SHA-256 check",
+    );
+    assert_eq!(asked, ["/genuine"]);
+    assert_contains(ran.unwrap(), "stand-in ran: login --pull");
+}
+
+/// Finding 2: a tampered download is refused with one line naming both checksums and
+/// the input to fix, and left nowhere executable; the pinned one runs.
+#[test]
+fn download_runs_only_with_the_pinned_sha256() {
+    let (out, _, ran) = download("/tampered", &[("sha256", "GENUINE")]);
+    assert_eq!(out.code(), 1, "{}", out.stderr);
+    let refusal: Vec<&str> = out
+        .stdout
+        .lines()
+        .filter(|l| l.contains("refused"))
+        .collect();
+    assert_eq!(refusal.len(), 1, "{}", out.stdout);
+    assert!(
+        refusal[0].starts_with("::error::ci-registry-login download refused: expected sha256 ")
+            && refusal[0].ends_with("; nothing was run (fix the sha256 input or the URL)"),
+        "{}",
+        refusal[0]
+    );
+    assert_eq!(ran, None);
+    assert!(executables(&out).is_empty(), "{:?}", executables(&out));
+    assert_eq!(
+        std::fs::read_dir(out.path("tmp").join("ci-registry-login"))
+            .unwrap()
+            .count(),
+        0,
+        "the download was removed"
+    );
+
+    let (out, _, ran) = download("/genuine", &[("sha256", "GENUINE")]);
+    assert_eq!(out.code(), 0, "{}", out.stderr);
+    assert!(!out.stdout.contains("::warning::"), "{}", out.stdout);
+    assert_contains(ran.unwrap(), "stand-in ran: login --pull");
+}
+
+/// Finding 2: plain HTTP is refused, as the input and as a redirect from HTTPS.
+#[test]
+fn download_is_https_only_redirects_included() {
+    let (out, asked, ran) = download("/genuine", &[("insecure-download", "true")]);
+    assert_eq!((out.code(), asked.len()), (0, 1), "the HTTPS control run");
+    assert!(ran.is_some());
+
+    let (out, asked, ran) = download("/moved", &[("insecure-download", "true")]);
+    assert_ne!(out.code(), 0, "{}", out.stderr);
+    // curl refuses the redirect itself, before connecting anywhere.
+    assert_contains(&out.stderr, "Protocol \"http\" not supported");
+    assert_eq!(asked, ["/moved"]);
+    assert_eq!(ran, None);
+    assert!(executables(&out).is_empty());
+
+    let action = action();
+    let step = &action["runs"]["steps"][0];
+    let run = Run::new(PathBuf::from("/bin/bash"))
+        .env("PATH", SYSTEM_PATH)
+        .env("RUNNER_TEMP", "/nonexistent")
+        .env("GITHUB_OUTPUT", "/dev/null");
+    let mut run = run;
+    for (name, value) in step["env"].as_object().unwrap() {
+        let input = value.as_str().unwrap();
+        let value = match input {
+            "${{ inputs.download-url }}" => "http://127.0.0.1:9/ci-registry-login",
+            "${{ inputs.sha256 }}" => "00",
+            _ => "",
+        };
+        run = run.env(name, value);
+    }
+    let out = run.args(["-c", step["run"].as_str().unwrap()]).run();
+    assert_eq!(out.code(), 1, "{}", out.stderr);
+    assert_contains(
+        &out.stdout,
+        "::error::ci-registry-login download refused: the download-url input must start with https://",
+    );
 }

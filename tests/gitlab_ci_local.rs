@@ -260,6 +260,9 @@ fn readme_include_snippet_runs_unchanged() {
     );
 }
 
+/// Finding 2, under gitlab-ci-local: the template downloads over HTTPS (a loopback server
+/// with the test CA), refuses a download that is not the pinned one before it is made
+/// executable or run, and runs the pinned one.
 #[test]
 fn template_downloads_the_binary_checks_its_sha256_then_logs_in() {
     let Some(gcl) = gitlab_ci_local("template download") else {
@@ -279,9 +282,17 @@ fn template_downloads_the_binary_checks_its_sha256_then_logs_in() {
         ),
     )
     .unwrap();
-    let digest = ring::digest::digest(&ring::digest::SHA256, &std::fs::read(&artifact).unwrap());
-    let sha256: String = digest.as_ref().iter().map(|b| format!("{b:02x}")).collect();
-    let url = format!("file://{}", artifact.display());
+    let published = std::fs::read(&artifact).unwrap();
+    let sha256 = https::sha256_hex(&published);
+    let server = https::FileServer::start(
+        [(
+            "/ci-registry-login".to_string(),
+            https::Answer::File(published),
+        )]
+        .into(),
+    );
+    let url = server.url("/ci-registry-login");
+    let ca = fixture("test-ca.crt");
     let fqdn = bed.gitlab().url().trim_start_matches("http://").to_string();
     let job = "include:\n  - local: ci-templates/registry-login.gitlab-ci.yml\n\ncheck:\n  extends: .registry-login:pull\n  script:\n    - echo \"installed at $(command -v ci-registry-login).\"\n";
     let attempt = |checksum: &str| {
@@ -296,6 +307,7 @@ fn template_downloads_the_binary_checks_its_sha256_then_logs_in() {
             ])
             .args(["--variable", &format!("REGISTRY_LOGIN_DOWNLOAD_URL={url}")])
             .args(["--variable", &format!("REGISTRY_LOGIN_SHA256={checksum}")])
+            .args(["--variable", &format!("CURL_CA_BUNDLE={}", ca.display())])
             .args(["--ignore-predefined-vars", "CI_REGISTRY", "check"])
             .run()
     };
@@ -303,12 +315,13 @@ fn template_downloads_the_binary_checks_its_sha256_then_logs_in() {
     // A download that is not the one pinned is never run.
     let tampered = attempt(&"0".repeat(64));
     assert!(!tampered.status.success());
+    let log = format!("{}{}", tampered.stdout, tampered.stderr);
     assert!(
-        tampered
-            .stdout
-            .contains("does not match REGISTRY_LOGIN_SHA256"),
-        "{}",
-        tampered.stdout
+        log.contains(&format!(
+            "download refused: expected sha256 {}, got sha256 {sha256}",
+            "0".repeat(64)
+        )),
+        "{log}"
     );
     assert!(bed.gitlab().requests().is_empty(), "nothing logged in");
 

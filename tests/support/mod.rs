@@ -8,6 +8,7 @@ pub mod docker;
 pub mod env;
 pub mod gitlab;
 pub mod http;
+pub mod https;
 pub mod image;
 pub mod jwt;
 pub mod readme;
