@@ -32,7 +32,7 @@ pub enum AuthFileError {
     /// Not a file this user may have meant as an auth file: a FIFO, a device, a file of
     /// another user, a link into /proc, a folder that is no longer private...
     #[error(
-        "{path} {}; nothing was read or changed (point --auth-file or DOCKER_CONFIG elsewhere)",
+        "{path} {}; it was not read or changed (point --auth-file or DOCKER_CONFIG elsewhere)",
         problem.describe()
     )]
     Refused { path: String, problem: Problem },
@@ -67,16 +67,18 @@ pub enum Folder {
 /// file of this user is read (see [`safe_fs`]); a link is followed as [`follow_link`]
 /// allows.
 pub fn read(path: &Path) -> Result<Map<String, Value>, AuthFileError> {
+    let link = path;
     let path = follow_link(path)?;
+    let shown = shown(link, &path);
     let (dir, name) = split(&path)?;
     let dir = match safe_fs::open_dir(&dir) {
         Ok(fd) => fd,
         Err(e) if e.source.kind() == std::io::ErrorKind::NotFound => return Ok(Map::new()),
         Err(e) => return Err(e.into()),
     };
-    match safe_fs::read_regular(&dir, &name, &path)? {
+    match safe_fs::read_regular(&dir, &name, &shown)? {
         // The file holds other registries' credentials: its buffer is wiped when dropped.
-        Some(contents) => parse(&contents.bytes, &path.display().to_string()),
+        Some(contents) => parse(&contents.bytes, &shown.display().to_string()),
         None => Ok(Map::new()),
     }
 }
@@ -138,11 +140,13 @@ pub fn update_in<T>(
     path: &Path,
     change: impl FnOnce(&mut Map<String, Value>) -> (bool, T),
 ) -> Result<T, AuthFileError> {
+    let link = path;
     let path = match folder {
         Folder::Shared => follow_link(path)?,
         // The job's folder is ours alone: a link in it was planted, not set up.
         Folder::Private => path.to_path_buf(),
     };
+    let shown = shown(link, &path);
     let (dir_path, name) = split(&path)?;
     if folder == Folder::Shared {
         safe_fs::create_private_dir_all(&dir_path)?;
@@ -157,7 +161,7 @@ pub fn update_in<T>(
         safe_fs::check_private_dir(&dir, &dir_path)?;
     }
     safe_fs::remove_leftovers(&dir, &dir_path);
-    let (existing_mode, json) = match safe_fs::read_regular(&dir, &name, &path)? {
+    let (existing_mode, json) = match safe_fs::read_regular(&dir, &name, &shown)? {
         Some(contents) => {
             if contents.stat.st_mode & 0o222 == 0 {
                 return Err(AuthFileError::ReadOnly {
@@ -181,6 +185,15 @@ pub fn update_in<T>(
         write(&dir, &name, &path, &json.0, existing_mode.unwrap_or(0o600))?;
     }
     Ok(out)
+}
+
+/// How a file reached through a link is named in messages: `link -> target`.
+fn shown(link: &Path, target: &Path) -> PathBuf {
+    if link == target {
+        target.to_path_buf()
+    } else {
+        PathBuf::from(format!("{} -> {}", link.display(), target.display()))
+    }
 }
 
 fn split(path: &Path) -> Result<(PathBuf, std::ffi::OsString), AuthFileError> {

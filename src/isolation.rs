@@ -265,4 +265,29 @@ mod tests {
             "OTHER=1\nDOCKER_CONFIG=/b/job\nREGISTRY_AUTH_FILE=/b/job/config.json\n"
         );
     }
+
+    /// Issue 11, finding 5, at write time: a link planted after the flags were checked
+    /// is not followed; neither its target nor the link changes.
+    #[test]
+    fn the_env_file_is_never_read_or_written_through_a_link() {
+        let dir = tempfile::tempdir().unwrap();
+        let secret = dir.path().join("secret");
+        fs::write(&secret, "CI_JOB_TOKEN=x\n").unwrap();
+        let file = dir.path().join("build.env");
+        std::os::unix::fs::symlink(&secret, &file).unwrap();
+        let err = write_env_file(&file, Path::new("/b/job")).unwrap_err();
+        assert!(
+            err.to_string()
+                .ends_with("is a symbolic link; name a regular file"),
+            "{err}"
+        );
+        assert!(err.to_string().starts_with("--env-file-out '"), "{err}");
+        assert_eq!(fs::read_to_string(&secret).unwrap(), "CI_JOB_TOKEN=x\n");
+        assert!(
+            fs::symlink_metadata(&file)
+                .unwrap()
+                .file_type()
+                .is_symlink()
+        );
+    }
 }
