@@ -272,15 +272,16 @@ fn finding_7_a_job_folder_of_another_user_or_a_link_is_refused() {
 /// What the docker config held before.
 const EXISTING: &str = "{\n  \"auths\": {\n    \"other.example.com\": {\n      \"auth\": \"b3RoZXI6eA==\"\n    }\n  }\n}\n";
 
+/// Sets up the files of one way to name the auth file again; returns the flags.
+type Spelling = Box<dyn Fn(&Run) -> Vec<String>>;
+
 /// Finding 12: `--report` naming the auth file replaced config.json with the report
 /// after a successful login (exit 0): every stored credential lost. Now refused before
 /// anything happens, however the same file is spelled: the same path, `..`, the default
 /// `~/.docker/config.json`, a hard link; config.json keeps its bytes.
 #[test]
 fn finding_12_a_report_naming_the_auth_file_is_refused() {
-    let run = ci_registry_login();
-    let config = run.home().join(".docker/config.json");
-    let spellings: [(&str, Box<dyn Fn(&Run) -> Vec<String>>); 4] = [
+    let spellings: [(&str, Spelling); 4] = [
         (
             "--auth-file",
             Box::new(|run: &Run| {
@@ -327,7 +328,6 @@ fn finding_12_a_report_naming_the_auth_file_is_refused() {
             }),
         ),
     ];
-    drop(config);
     for (what, args) in spellings {
         let run = ci_registry_login();
         let args = args(&run);
