@@ -4,11 +4,10 @@
 //! queue on an advisory lock; a file we cannot read as JSON is left alone.
 
 use crate::error::{FsError, fs_error};
+use crate::safe_fs::{self, Problem, SafeFsError, WriteError};
 use secrecy::zeroize::{Zeroize, Zeroizing};
 use serde_json::{Map, Value};
-use std::fs::{self, File};
-use std::io::Write;
-use std::os::unix::fs::{DirBuilderExt, PermissionsExt};
+use std::os::fd::OwnedFd;
 use std::path::{Path, PathBuf};
 
 #[derive(Debug, thiserror::Error)]
@@ -30,22 +29,68 @@ pub enum AuthFileError {
     },
     #[error("{path} holds JSON that is not an object; nothing was changed")]
     NotAnObject { path: String },
+    /// Not a file this user may have meant as an auth file: a FIFO, a device, a file of
+    /// another user, a link into /proc, a folder that is no longer private...
+    #[error(
+        "{path} {}; it was not read or changed (point --auth-file or DOCKER_CONFIG elsewhere)",
+        problem.describe()
+    )]
+    Refused { path: String, problem: Problem },
     #[error(transparent)]
     Io(#[from] FsError),
 }
 
-/// Reads the file as a JSON object; a missing file is an empty object.
-pub fn read(path: &Path) -> Result<Map<String, Value>, AuthFileError> {
-    let shown = || path.display().to_string();
-    match fs::metadata(path) {
-        Ok(meta) if meta.is_dir() => return Err(AuthFileError::IsDirectory { path: shown() }),
-        Ok(_) => {}
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Map::new()),
-        Err(e) => return Err(fs_error(path, "cannot inspect")(e).into()),
+impl From<SafeFsError> for AuthFileError {
+    fn from(e: SafeFsError) -> AuthFileError {
+        match e {
+            SafeFsError::Refused {
+                path,
+                problem: Problem::NotRegular("a folder"),
+            } => AuthFileError::IsDirectory { path },
+            SafeFsError::Refused { path, problem } => AuthFileError::Refused { path, problem },
+            SafeFsError::Io(e) => AuthFileError::Io(e),
+        }
     }
-    // The file holds other registries' credentials: wipe the buffer once parsed.
-    let bytes = Zeroizing::new(fs::read(path).map_err(fs_error(path, "cannot read"))?);
-    parse(&bytes, &shown())
+}
+
+/// The folder an auth file is in, as the caller knows it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Folder {
+    /// The user's folder (`~/.docker`, `DOCKER_CONFIG`, `--auth-file`'s): used as named.
+    Shared,
+    /// The isolated job folder: it must still be a private folder of this user, not a
+    /// link, when it is opened and again under its lock.
+    Private,
+}
+
+/// Reads the file as a JSON object; a missing file is an empty object. Only a regular
+/// file of this user is read (see [`safe_fs`]); a link is followed as [`follow_link`]
+/// allows.
+pub fn read(path: &Path) -> Result<Map<String, Value>, AuthFileError> {
+    let link = path;
+    let path = follow_link(path)?;
+    let shown = shown(link, &path);
+    let (dir, name) = split(&path)?;
+    let dir = match safe_fs::open_dir(&dir) {
+        Ok(fd) => fd,
+        Err(e) if e.source.kind() == std::io::ErrorKind::NotFound => return Ok(Map::new()),
+        Err(e) => return Err(e.into()),
+    };
+    match safe_fs::read_regular(&dir, &name, &shown)? {
+        // The file holds other registries' credentials: its buffer is wiped when dropped.
+        Some(contents) => parse(&contents.bytes, &shown.display().to_string()),
+        None => Ok(Map::new()),
+    }
+}
+
+/// For readers that can do without the file (the docker config's earlier logins, the
+/// registries installed for the helper): says why a refused file is not used, so a FIFO
+/// or a link into /proc is reported, not silently skipped. Files that are merely broken
+/// stay quiet there, as before.
+pub fn warn_unread(e: &AuthFileError) {
+    if matches!(e, AuthFileError::Refused { .. }) {
+        tracing::warn!("{e}");
+    }
 }
 
 /// The file's bytes as a JSON object; blank is an empty object. `path` is for messages.
@@ -78,61 +123,95 @@ pub fn render(json: &Map<String, Value>) -> Zeroizing<Vec<u8>> {
     text
 }
 
-/// Applies `change` to the file's JSON under an exclusive lock and replaces the file
-/// atomically. `change` returns whether it changed anything; if not, nothing is written.
+/// [`update_in`] for a file in the user's own folder.
 pub fn update<T>(
     path: &Path,
     change: impl FnOnce(&mut Map<String, Value>) -> (bool, T),
 ) -> Result<T, AuthFileError> {
-    let path = resolve_symlink(path);
-    let dir = path
-        .parent()
-        .filter(|d| !d.as_os_str().is_empty())
-        .unwrap_or(Path::new("."));
-    create_private_dir(dir)?;
+    update_in(Folder::Shared, path, change)
+}
+
+/// Applies `change` to the file's JSON under an exclusive lock and replaces the file
+/// atomically. `change` returns whether it changed anything; if not, nothing is written.
+/// The folder and the file are opened once and checked on their descriptors under the
+/// lock, so a folder or file swapped in meanwhile is refused, never followed.
+pub fn update_in<T>(
+    folder: Folder,
+    path: &Path,
+    change: impl FnOnce(&mut Map<String, Value>) -> (bool, T),
+) -> Result<T, AuthFileError> {
+    let link = path;
+    let path = match folder {
+        Folder::Shared => follow_link(path)?,
+        // The job's folder is ours alone: a link in it was planted, not set up.
+        Folder::Private => path.to_path_buf(),
+    };
+    let shown = shown(link, &path);
+    let (dir_path, name) = split(&path)?;
+    if folder == Folder::Shared {
+        safe_fs::create_private_dir_all(&dir_path)?;
+    }
+    let dir = open_folder(folder, &dir_path)?;
     // Lock the folder, never the file: the rename below swaps the file's inode, and a
     // sidecar lock file would be litter in the user's config folder.
-    let lock = File::open(dir).map_err(fs_error(dir, "cannot open the folder"))?;
-    lock.lock()
-        .map_err(fs_error(dir, "cannot lock the folder"))?;
-    remove_leftovers(dir);
-    let existing_mode = match fs::metadata(&path) {
-        Ok(meta) if meta.is_dir() => {
-            return Err(AuthFileError::IsDirectory {
-                path: path.display().to_string(),
-            });
+    rustix::fs::flock(&dir, rustix::fs::FlockOperation::LockExclusive)
+        .map_err(|e| fs_error(&dir_path, "cannot lock the folder")(e.into()))?;
+    // Whoever held the lock may have swapped the folder's mode or owner meanwhile.
+    if folder == Folder::Private {
+        safe_fs::check_private_dir(&dir, &dir_path)?;
+    }
+    safe_fs::remove_leftovers(&dir, &dir_path);
+    let (existing_mode, json) = match safe_fs::read_regular(&dir, &name, &shown)? {
+        Some(contents) => {
+            if contents.stat.st_mode & 0o222 == 0 {
+                return Err(AuthFileError::ReadOnly {
+                    path: path.display().to_string(),
+                });
+            }
+            // Read from the descriptor just checked to be this user's own regular file:
+            // its mode is the user's choice and is kept. A file of another user was
+            // refused above and never lends its mode.
+            let mode = contents.stat.st_mode & 0o7777;
+            (
+                Some(mode),
+                parse(&contents.bytes, &path.display().to_string())?,
+            )
         }
-        Ok(meta) if meta.permissions().mode() & 0o222 == 0 => {
-            return Err(AuthFileError::ReadOnly {
-                path: path.display().to_string(),
-            });
-        }
-        Ok(meta) => Some(meta.permissions().mode() & 0o7777),
-        Err(_) => None,
+        None => (None, Map::new()),
     };
-    let mut json = Scrubbed(read(&path)?);
+    let mut json = Scrubbed(json);
     let (changed, out) = change(&mut json.0);
     if changed {
-        write_atomically(&path, dir, &json.0, existing_mode.unwrap_or(0o600))?;
+        write(&dir, &name, &path, &json.0, existing_mode.unwrap_or(0o600))?;
     }
     Ok(out)
 }
 
-/// How temporary files are named; nothing else in the folder starts so.
-const TEMP_PREFIX: &str = ".ci-registry-login-";
-
-/// Every writer holds the folder lock while its temporary file exists, so one seen by
-/// the lock's holder was left by a writer killed mid-write (SIGKILL runs no cleanup):
-/// it holds a half-written copy of the file, credentials included.
-fn remove_leftovers(dir: &Path) {
-    for entry in fs::read_dir(dir).into_iter().flatten().flatten() {
-        let ours = entry.file_name().to_string_lossy().starts_with(TEMP_PREFIX);
-        if ours && entry.file_type().is_ok_and(|t| t.is_file()) {
-            tracing::info!(file = %entry.path().display(), "removing a killed writer's leftover");
-            let _ = fs::remove_file(entry.path());
-        }
+/// How a file reached through a link is named in messages: `link -> target`.
+fn shown(link: &Path, target: &Path) -> PathBuf {
+    if link == target {
+        target.to_path_buf()
+    } else {
+        PathBuf::from(format!("{} -> {}", link.display(), target.display()))
     }
 }
+
+fn split(path: &Path) -> Result<(PathBuf, std::ffi::OsString), AuthFileError> {
+    safe_fs::split(path).ok_or_else(|| AuthFileError::IsDirectory {
+        path: path.display().to_string(),
+    })
+}
+
+fn open_folder(folder: Folder, dir: &Path) -> Result<OwnedFd, AuthFileError> {
+    Ok(match folder {
+        Folder::Shared => safe_fs::open_dir(dir)?,
+        Folder::Private => safe_fs::open_private_dir(dir)?,
+    })
+}
+
+/// How temporary files are named; nothing else in the folder starts so.
+#[cfg(test)]
+const TEMP_PREFIX: &str = safe_fs::TEMP_PREFIX;
 
 /// A parsed auth file whose strings (every registry's `auth`) are wiped when dropped.
 struct Scrubbed(Map<String, Value>);
@@ -151,60 +230,57 @@ impl Drop for Scrubbed {
     }
 }
 
-/// Follows a symlinked config file to its target, as docker does, so the link survives.
-fn resolve_symlink(path: &Path) -> PathBuf {
-    match fs::symlink_metadata(path) {
+/// A symlinked config file (a dotfiles manager's `~/.docker/config.json -> ...`) is
+/// followed to its target, as docker does, so that the link survives the rename. But
+/// a link is a way to aim this program at a file the user never meant (issue 11: a link
+/// into /proc put the job's variables in a published file), so it is followed only when
+/// the link belongs to this user and leads somewhere; the target is then opened like any
+/// auth file: never through a further link, and only a regular file of this user
+/// outside /proc and /sys is read (so a link to a device, a FIFO or another user's file
+/// is refused). A path that is no link is returned as it is.
+fn follow_link(path: &Path) -> Result<PathBuf, AuthFileError> {
+    use std::os::unix::fs::MetadataExt;
+    let refused = |why| AuthFileError::Refused {
+        path: path.display().to_string(),
+        problem: Problem::BadLink(why),
+    };
+    match std::fs::symlink_metadata(path) {
         Ok(meta) if meta.file_type().is_symlink() => {
-            fs::canonicalize(path).unwrap_or_else(|_| path.to_path_buf())
+            if meta.uid() != safe_fs::euid() {
+                return Err(refused("that another user owns"));
+            }
+            std::fs::canonicalize(path).map_err(|_| refused("to nothing"))
         }
-        _ => path.to_path_buf(),
+        _ => Ok(path.to_path_buf()),
     }
 }
 
-fn create_private_dir(dir: &Path) -> Result<(), AuthFileError> {
-    if dir.is_dir() {
-        return Ok(());
-    }
-    fs::DirBuilder::new()
-        .recursive(true)
-        .mode(0o700)
-        .create(dir)
-        .map_err(fs_error(dir, "cannot create the folder"))?;
-    Ok(())
-}
-
-/// Temp file in the same folder, fsync, rename: a reader sees the old file or the new
-/// one, never half of either, even across a crash. The folder is not synced: that
-/// would only decide which of the two whole files a crash leaves, at the price of a
-/// second journal commit (milliseconds per login on a busy disk; docker syncs nothing).
-fn write_atomically(
+/// Writes the new file next to the old, syncs it and renames it over the old: a reader
+/// sees the old file or the new one, never half of either, even across a crash. The
+/// folder is not synced: that would only decide which of the two whole files a crash
+/// leaves, at the price of a second journal commit (milliseconds per login on a busy
+/// disk; docker syncs nothing).
+fn write(
+    dir: &OwnedFd,
+    name: &std::ffi::OsStr,
     path: &Path,
-    dir: &Path,
     json: &Map<String, Value>,
     mode: u32,
 ) -> Result<(), AuthFileError> {
-    let mut temp = tempfile::Builder::new()
-        .prefix(TEMP_PREFIX)
-        .tempfile_in(dir)
-        .map_err(|e| match e.kind() {
-            std::io::ErrorKind::PermissionDenied | std::io::ErrorKind::ReadOnlyFilesystem => {
-                AuthFileError::ReadOnly {
-                    path: path.display().to_string(),
-                }
+    safe_fs::write_atomically(dir, name, &render(json), mode, path).map_err(|e| match e {
+        WriteError::Create(e)
+            if matches!(
+                e.kind(),
+                std::io::ErrorKind::PermissionDenied | std::io::ErrorKind::ReadOnlyFilesystem
+            ) =>
+        {
+            AuthFileError::ReadOnly {
+                path: path.display().to_string(),
             }
-            _ => fs_error(dir, "cannot create a temporary file")(e).into(),
-        })?;
-    temp.write_all(&render(json))
-        .map_err(fs_error(path, "cannot write"))?;
-    temp.as_file()
-        .set_permissions(fs::Permissions::from_mode(mode))
-        .map_err(fs_error(path, "cannot set permissions"))?;
-    temp.as_file()
-        .sync_all()
-        .map_err(fs_error(path, "cannot sync"))?;
-    temp.persist(path)
-        .map_err(|e| fs_error(path, "cannot replace")(e.error))?;
-    Ok(())
+        }
+        WriteError::Create(e) => fs_error(path, "cannot create a temporary file")(e).into(),
+        WriteError::Other(e) => e.into(),
+    })
 }
 
 /// The `auths` map, created when missing. A non-object `auths` is replaced: there is no
@@ -256,6 +332,7 @@ pub fn keys_for(host_port: &str) -> [String; 3] {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::fs;
     use std::os::unix::fs::PermissionsExt;
 
     #[test]
@@ -348,5 +425,149 @@ mod tests {
             update(&path, |_| (true, ())),
             Err(AuthFileError::ReadOnly { .. })
         ));
+    }
+
+    fn refusal(r: Result<(), AuthFileError>) -> Problem {
+        match r {
+            Err(AuthFileError::Refused { problem, .. }) => problem,
+            other => panic!("not refused: {other:?}"),
+        }
+    }
+
+    fn login(path: &Path) -> Result<(), AuthFileError> {
+        update(path, |json| {
+            merge_login(json, "registry.example.com", "dTpw");
+            (true, ())
+        })
+    }
+
+    /// Issue 11, findings 5 and 8: a link the user set up to a file of theirs is still
+    /// followed (and survives); one into /proc, to a device or owned by someone else is not.
+    #[test]
+    fn a_users_own_link_is_followed_and_no_other() {
+        let dir = tempfile::tempdir().unwrap();
+        let target = dir.path().join("real.json");
+        fs::write(&target, r#"{"x":1}"#).unwrap();
+        let link = dir.path().join("config.json");
+        std::os::unix::fs::symlink(&target, &link).unwrap();
+        login(&link).unwrap();
+        assert!(
+            fs::symlink_metadata(&link)
+                .unwrap()
+                .file_type()
+                .is_symlink()
+        );
+        let json: Value = serde_json::from_slice(&fs::read(&target).unwrap()).unwrap();
+        assert_eq!(json["x"], 1);
+        assert_eq!(json["auths"]["registry.example.com"]["auth"], "dTpw");
+
+        for (to, problem) in [
+            ("/proc/self/environ", Problem::KernelFile),
+            ("/dev/zero", Problem::NotRegular("a device")),
+            ("/nonexistent/x.json", Problem::BadLink("to nothing")),
+        ] {
+            let link = dir.path().join(format!("link-{}", to.replace('/', "_")));
+            std::os::unix::fs::symlink(to, &link).unwrap();
+            assert_eq!(refusal(login(&link)), problem, "{to}");
+            assert_eq!(refusal(read(&link).map(drop)), problem, "{to}");
+        }
+    }
+
+    /// Issue 11, finding 7: a file of another user is neither read nor lends its mode,
+    /// and a link another user owns is not followed (root only: it needs chown).
+    #[test]
+    fn another_users_file_or_link_is_refused() {
+        if safe_fs::euid() != 0 {
+            eprintln!("not root: cannot give files away, not run");
+            return;
+        }
+        let dir = tempfile::tempdir().unwrap();
+        let theirs = dir.path().join("config.json");
+        fs::write(&theirs, "{}").unwrap();
+        fs::set_permissions(&theirs, fs::Permissions::from_mode(0o666)).unwrap();
+        std::os::unix::fs::chown(&theirs, Some(65534), Some(65534)).unwrap();
+        assert_eq!(refusal(login(&theirs)), Problem::NotOurs { owner: 65534 });
+        assert_eq!(fs::read_to_string(&theirs).unwrap(), "{}");
+
+        let mine = dir.path().join("mine.json");
+        fs::write(&mine, "{}").unwrap();
+        let link = dir.path().join("link.json");
+        std::os::unix::fs::symlink(&mine, &link).unwrap();
+        std::os::unix::fs::lchown(&link, Some(65534), Some(65534)).unwrap();
+        assert_eq!(
+            refusal(login(&link)),
+            Problem::BadLink("that another user owns")
+        );
+        assert_eq!(fs::read_to_string(&mine).unwrap(), "{}");
+    }
+
+    /// Issue 11, finding 8: a FIFO as the auth file fails at once (nobody writes to it).
+    #[test]
+    fn a_fifo_is_refused_without_blocking() {
+        let dir = tempfile::tempdir().unwrap();
+        let fifo = dir.path().join("config.json");
+        let fd = safe_fs::open_dir(dir.path()).unwrap();
+        rustix::fs::mkfifoat(&fd, "config.json", rustix::fs::Mode::from_raw_mode(0o600)).unwrap();
+        assert_eq!(
+            refusal(login(&fifo)),
+            Problem::NotRegular("a FIFO (named pipe)")
+        );
+        assert!(read(&fifo).is_err());
+    }
+
+    /// Issue 11, finding 7: the isolated folder is checked again under its lock, on the
+    /// descriptor: opened up to others, or swapped for a link, it is not written.
+    #[test]
+    fn a_private_folder_changed_before_the_write_is_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        let folder = dir.path().join("job");
+        fs::create_dir(&folder).unwrap();
+        fs::set_permissions(&folder, fs::Permissions::from_mode(0o700)).unwrap();
+        let file = folder.join("config.json");
+        update_in(Folder::Private, &file, |json| {
+            auths(json);
+            (true, ())
+        })
+        .unwrap();
+        assert_eq!(
+            fs::metadata(&file).unwrap().permissions().mode() & 0o777,
+            0o600
+        );
+
+        // Another writer holds the lock; meanwhile the folder is opened up to others.
+        let held = fs::File::open(&folder).unwrap();
+        held.lock().unwrap();
+        let writer = {
+            let file = file.clone();
+            std::thread::spawn(move || {
+                update_in(Folder::Private, &file, |json| {
+                    merge_login(json, "registry.example.com", "dTpw");
+                    (true, ())
+                })
+            })
+        };
+        // Whether the writer opened the folder before or after the change, it refuses:
+        // before, the check under the lock sees it; after, the check at opening.
+        fs::set_permissions(&folder, fs::Permissions::from_mode(0o777)).unwrap();
+        held.unlock().unwrap();
+        let result = writer.join().unwrap();
+        assert!(
+            matches!(
+                result,
+                Err(AuthFileError::Refused {
+                    problem: Problem::NotPrivate,
+                    ..
+                })
+            ),
+            "{result:?}"
+        );
+        assert!(!fs::read_to_string(&file).unwrap().contains("dTpw"));
+
+        // Swapped for a link to a folder of ours: not followed.
+        fs::set_permissions(&folder, fs::Permissions::from_mode(0o700)).unwrap();
+        let moved = dir.path().join("moved");
+        fs::rename(&folder, &moved).unwrap();
+        std::os::unix::fs::symlink(&moved, &folder).unwrap();
+        assert!(update_in(Folder::Private, &file, |_| (true, ())).is_err());
     }
 }

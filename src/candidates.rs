@@ -138,7 +138,10 @@ fn job_binding(vars: &Vars) -> Result<Binding, VarError> {
     for name in ["CI_REGISTRY", "CI_DEPENDENCY_PROXY_SERVER"] {
         registries.extend(vars.setting(name)?.and_then(|r| Registry::parse(r).ok()));
     }
-    Ok(Binding::to(registries, "the job's registry and dependency proxy"))
+    Ok(Binding::to(
+        registries,
+        "the job's registry and dependency proxy",
+    ))
 }
 
 /// Whether a secret is the job's own, whatever variable it came through: equal to a CI
@@ -300,12 +303,7 @@ fn read_pair<'v>(
 }
 
 impl Pair<'_> {
-    fn into_candidate(
-        self,
-        kind: Kind,
-        binding: Binding,
-        scopes: Option<Vec<Scope>>,
-    ) -> Candidate {
+    fn into_candidate(self, kind: Kind, binding: Binding, scopes: Option<Vec<Scope>>) -> Candidate {
         Candidate {
             kind,
             source: self.user_var.into(),
@@ -487,13 +485,7 @@ fn dependency_proxy(cx: &Context) -> Result<Option<Candidate>, VarError> {
         "CI_DEPENDENCY_PROXY_PASSWORD",
     )?;
     let binding = job_binding(vars)?;
-    Ok(pair.map(|p| {
-        p.into_candidate(
-            Kind::JobToken,
-            binding,
-            Some(vec![Scope::ReadRegistry]),
-        )
-    }))
+    Ok(pair.map(|p| p.into_candidate(Kind::JobToken, binding, Some(vec![Scope::ReadRegistry]))))
 }
 
 /// The kind of an explicit secret, from GitLab's token prefixes.

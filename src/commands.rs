@@ -77,6 +77,16 @@ fn build_plan(config: &Config, target: &Target) -> Result<Plan> {
     let mut plan = offline_plan(config, target, intent)?;
     plan.warnings
         .extend(docker_auth_config_warning(config, &target.registry));
+    // A local run looks for an earlier docker login in the docker config: one that is no
+    // file to read (issue 11: a FIFO hung the run) is skipped, and said so.
+    if plan.mode.is_local()
+        && let Some(file) = &config.paths.docker_config_file
+        && let Err(e @ crate::auth_file::AuthFileError::Refused { .. }) =
+            crate::auth_file::read(file)
+    {
+        plan.warnings
+            .push(format!("{e}; earlier docker logins in it are not used"));
+    }
     if target.dependency_proxy {
         plan.warnings.push(format!(
             "{} is GitLab's dependency proxy: it serves pulls only, and its tokens do not say what they allow, so a live check shows only that GitLab accepts the credential",
@@ -424,7 +434,11 @@ fn engine_failure(e: EngineError) -> Failure {
         EngineError::Unreachable { .. } => Exit::Unreachable,
         EngineError::NoFile(_)
         | EngineError::File(
-            F::Invalid { .. } | F::NotAnObject { .. } | F::IsDirectory { .. } | F::ReadOnly { .. },
+            F::Invalid { .. }
+            | F::NotAnObject { .. }
+            | F::IsDirectory { .. }
+            | F::ReadOnly { .. }
+            | F::Refused { .. },
         ) => Exit::Usage,
         EngineError::Missing { .. } | EngineError::Failed { .. } | EngineError::File(_) => {
             Exit::Engine

@@ -139,6 +139,12 @@ impl Config {
                 kaniko_dir: Path::new(locations::KANIKO_DOCKER_DIR),
             },
         )?;
+        refuse_aliases(
+            c.report.as_deref(),
+            c.env_file_out.as_deref(),
+            c.auth_file.is_some(),
+            &paths,
+        )?;
         let mut warnings = vars.notes.clone();
         if vars.is_true("CI_DEBUG_TRACE") {
             warnings.push(
@@ -261,6 +267,58 @@ fn explicit_binding(password_for: &[String], targets: &[Target]) -> Result<Optio
     Ok(Some(Binding::to(registries, "--password-for")))
 }
 
+/// Issue 11, finding 12: `--report` naming the auth file replaced config.json with the
+/// report after a successful login. Neither `--report` nor `--env-file-out` may be any
+/// auth file this run may write or hand to a tool, nor each other; compared through
+/// `..`, links and hard links ([`crate::safe_fs::same_file`]).
+fn refuse_aliases(
+    report: Option<&Path>,
+    env_file: Option<&Path>,
+    auth_file_flag: bool,
+    paths: &crate::engines::Paths,
+) -> Result<()> {
+    let requested = if auth_file_flag {
+        "--auth-file"
+    } else {
+        "--isolate's config.json"
+    };
+    let auth_files = [
+        (requested, paths.requested.as_deref()),
+        ("the auth file", paths.auth_file.as_deref().ok()),
+        (
+            "the docker config (DOCKER_CONFIG, else ~/.docker)",
+            paths.docker_config_file.as_deref(),
+        ),
+        (
+            "containers' auth file (REGISTRY_AUTH_FILE)",
+            paths.containers_auth_file.as_deref(),
+        ),
+    ];
+    let shown = |p: &Path| crate::output::sanitize(&p.to_string_lossy(), 80);
+    for (flag, file) in [("--report", report), ("--env-file-out", env_file)] {
+        let Some(file) = file else { continue };
+        for (what, auth) in auth_files {
+            if auth.is_some_and(|auth| crate::safe_fs::same_file(file, auth)) {
+                return Err(Failure::usage(format!(
+                    "{flag} '{}' is {what} '{}': writing it would replace the stored credentials; give {flag} another file",
+                    shown(file),
+                    shown(auth.expect("just matched"))
+                )));
+            }
+        }
+    }
+    if let (Some(report), Some(env_file)) = (report, env_file)
+        && crate::safe_fs::same_file(report, env_file)
+    {
+        return Err(Failure::usage(format!(
+            "--report '{}' and --env-file-out '{}' name the same file: each would overwrite the other; give them different files",
+            shown(report),
+            shown(env_file)
+        )));
+    }
+    Ok(())
+}
+
 /// Files and folders named by flags, refused before anything is read or written when
 /// no one could mean them; a file flag naming a folder is refused too.
 fn check_paths(c: &crate::cli::Common) -> Result<()> {
@@ -285,6 +343,20 @@ fn check_paths(c: &crate::cli::Common) -> Result<()> {
             "--env-file-out '{}': its folder does not exist",
             crate::output::sanitize(&path.to_string_lossy(), 80)
         )));
+    }
+    // Finding 5 of issue 11: a committed `build.env -> /proc/self/environ` published the
+    // job's variables. Refused now, before the login; the write refuses it again.
+    if let Some(path) = c.env_file_out.as_deref()
+        && let Ok(meta) = std::fs::symlink_metadata(path)
+    {
+        use std::os::unix::fs::MetadataExt;
+        if let Some(problem) = crate::safe_fs::type_problem(meta.mode()) {
+            return Err(Failure::usage(format!(
+                "--env-file-out '{}' {}",
+                crate::output::sanitize(&path.to_string_lossy(), 80),
+                problem.describe()
+            )));
+        }
     }
     for (flag, path, is_file) in named {
         let problem = crate::user_path::problem(path).or_else(|| match (is_file, path.is_dir()) {

@@ -205,7 +205,7 @@ fn answered(config: &Config) -> Vec<Registry> {
         }
     }
     if let Some(file) = docker_config(config)
-        && let Ok(json) = auth_file::read(&file)
+        && let Ok(json) = auth_file::read(&file).map_err(|e| auth_file::warn_unread(&e))
         && let Some(helpers) = json.get("credHelpers").and_then(Value::as_object)
     {
         out.extend(
@@ -240,7 +240,12 @@ fn install(config: &Config) -> Result<Exit> {
         .iter()
         .flat_map(|t| t.keys.iter().cloned())
         .collect();
-    auth_file::update(&file, |json| {
+    // In the isolated job folder, that folder must still be ours when written.
+    let folder = match &config.isolation {
+        Some(dir) if file.parent() == Some(dir.as_path()) => auth_file::Folder::Private,
+        _ => auth_file::Folder::Shared,
+    };
+    auth_file::update_in(folder, &file, |json| {
         for key in &keys {
             auth_file::remove_login(json, key);
         }

@@ -109,7 +109,11 @@ fn proxies(get: impl Fn(&str) -> Option<String>) -> Result<Vec<reqwest::Proxy>, 
     let var = |lower: &str| {
         [lower.to_string(), lower.to_ascii_uppercase()]
             .into_iter()
-            .find_map(|name| get(&name).filter(|v| !v.trim().is_empty()).map(|v| (name, v)))
+            .find_map(|name| {
+                get(&name)
+                    .filter(|v| !v.trim().is_empty())
+                    .map(|v| (name, v))
+            })
     };
     let no_proxy = match var("no_proxy") {
         Some((_, list)) => format!("{list},{ALWAYS_DIRECT}"),
@@ -395,7 +399,10 @@ mod tests {
         ]));
         assert_eq!(set.unwrap().len(), 2);
         let err = proxies(env(&[("HTTPS_PROXY", "http://user:s3cret@[::bad")])).unwrap_err();
-        assert!(err.contains("HTTPS_PROXY") && !err.contains("s3cret"), "{err}");
+        assert!(
+            err.contains("HTTPS_PROXY") && !err.contains("s3cret"),
+            "{err}"
+        );
     }
 
     use super::*;

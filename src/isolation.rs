@@ -7,10 +7,12 @@
 //! shared temp directory can be made in advance by another user to catch credentials.
 
 use crate::error::{FsError, fs_error};
+use crate::safe_fs;
 use crate::vars::{VarError, Vars};
+use rustix::fs::{Mode, OFlags};
+use rustix::io::Errno;
 use std::fs;
-use std::io::Write;
-use std::os::unix::fs::{DirBuilderExt, MetadataExt, PermissionsExt};
+use std::os::unix::fs::{MetadataExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 
 /// The folder's name before the job id.
@@ -30,6 +32,8 @@ pub enum IsolationError {
         "{path} exists but is not a private folder of this user (a symlink, another owner, or open to others): it is left alone; remove it or choose another CI_BUILDS_DIR"
     )]
     NotOurs { path: String },
+    #[error("--env-file-out '{path}' {problem}")]
+    EnvFile { path: String, problem: String },
     #[error(transparent)]
     Var(#[from] VarError),
     #[error(transparent)]
@@ -65,15 +69,34 @@ pub fn job_folder(vars: &Vars, temp: &Path) -> Result<PathBuf, IsolationError> {
 }
 
 /// Creates the folder (0700), or accepts it when it is already a private folder of ours.
+/// Missing parents are made 0700 too, whatever the umask. The folder is checked on its
+/// descriptor (opened without following a link), and again under its lock by whatever
+/// writes in it ([`crate::auth_file::Folder::Private`]).
 pub fn prepare(folder: &Path) -> Result<(), IsolationError> {
-    if let Some(parent) = folder.parent() {
-        fs::create_dir_all(parent).map_err(fs_error(parent, "cannot create the folder"))?;
+    let not_ours = || IsolationError::NotOurs {
+        path: folder.display().to_string(),
+    };
+    let (parent, name) = safe_fs::split(folder).ok_or_else(not_ours)?;
+    safe_fs::create_private_dir_all(&parent)?;
+    let parent_fd = safe_fs::open_dir(&parent)?;
+    let created = match rustix::fs::mkdirat(&parent_fd, &name, Mode::from_raw_mode(0o700)) {
+        Ok(()) => true,
+        Err(Errno::EXIST) => false,
+        Err(e) => return Err(fs_error(folder, "cannot create the folder")(e.into()).into()),
+    };
+    let flags = OFlags::RDONLY | OFlags::DIRECTORY | OFlags::NOFOLLOW | OFlags::CLOEXEC;
+    let fd = match rustix::fs::openat(&parent_fd, &name, flags, Mode::empty()) {
+        Ok(fd) => fd,
+        Err(Errno::LOOP | Errno::NOTDIR) => return Err(not_ours()),
+        Err(e) => return Err(fs_error(folder, "cannot open the folder")(e.into()).into()),
+    };
+    let st = rustix::fs::fstat(&fd).map_err(|e| fs_error(folder, "cannot inspect")(e.into()))?;
+    if created && st.st_uid == safe_fs::euid() {
+        // mkdir's 0700 less the umask: put back what the umask took (it never adds).
+        rustix::fs::fchmod(&fd, Mode::from_raw_mode(0o700))
+            .map_err(|e| fs_error(folder, "cannot set permissions")(e.into()))?;
     }
-    match fs::DirBuilder::new().mode(0o700).create(folder) {
-        Ok(()) => Ok(()),
-        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => check_ours(folder),
-        Err(e) => Err(fs_error(folder, "cannot create the folder")(e).into()),
-    }
+    safe_fs::check_private_dir(&fd, folder).map_err(|_| not_ours())
 }
 
 /// Removes the folder; `Ok(false)` when there was none.
@@ -101,9 +124,9 @@ fn check_ours(folder: &Path) -> Result<(), IsolationError> {
     }
 }
 
-/// The effective user id, read from `/proc/self` (owned by it); std has no call for it.
+/// The effective user id.
 pub fn effective_uid() -> Option<u32> {
-    fs::metadata("/proc/self").ok().map(|m| m.uid())
+    Some(safe_fs::euid())
 }
 
 /// The variables a job sets to use the folder: docker reads `DOCKER_CONFIG`; podman,
@@ -127,15 +150,28 @@ pub fn export_lines(folder: &Path) -> String {
 }
 
 /// Writes the variables into a dotenv file, keeping its other lines (GitLab's dotenv
-/// reports take values verbatim, so they are not quoted).
+/// reports take values verbatim, so they are not quoted). The file is a job's artifact
+/// and may be planted by the job's own repository: it is never read or replaced through
+/// a symbolic link (a committed `build.env -> /proc/self/environ` would publish the
+/// job's secrets), and only a regular file of this user, of a sane size, is read.
 pub fn write_env_file(file: &Path, folder: &Path) -> Result<(), IsolationError> {
-    let ours = variables(folder);
-    let existing = match fs::read_to_string(file) {
-        Ok(text) => Some(text),
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => None,
-        Err(e) => return Err(fs_error(file, "cannot read")(e).into()),
+    let refused = |problem: safe_fs::Problem| IsolationError::EnvFile {
+        path: crate::output::sanitize(&file.to_string_lossy(), 200),
+        problem: problem.describe(),
     };
-    let mut text: String = existing
+    let (dir_path, name) =
+        safe_fs::split(file).ok_or_else(|| refused(safe_fs::Problem::NotRegular("a folder")))?;
+    let dir = safe_fs::open_dir(&dir_path)?;
+    let existing = match safe_fs::read_regular(&dir, &name, file) {
+        Ok(found) => found,
+        Err(safe_fs::SafeFsError::Refused { problem, .. }) => return Err(refused(problem)),
+        Err(safe_fs::SafeFsError::Io(e)) => return Err(e.into()),
+    };
+    let ours = variables(folder);
+    let text = existing
+        .as_ref()
+        .map(|c| String::from_utf8_lossy(&c.bytes).into_owned());
+    let mut text: String = text
         .iter()
         .flat_map(|t| t.lines())
         .filter(|line| {
@@ -148,24 +184,12 @@ pub fn write_env_file(file: &Path, folder: &Path) -> Result<(), IsolationError> 
     for (name, value) in &ours {
         text.push_str(&format!("{name}={value}\n"));
     }
-    let dir = file
-        .parent()
-        .filter(|d| !d.as_os_str().is_empty())
-        .unwrap_or(Path::new("."));
-    let mut temp =
-        tempfile::NamedTempFile::new_in(dir).map_err(fs_error(dir, "cannot write in"))?;
-    temp.write_all(text.as_bytes())
-        .map_err(fs_error(file, "cannot write"))?;
-    let mode = match fs::metadata(file) {
-        Ok(meta) => meta.permissions().mode() & 0o7777,
-        Err(_) => 0o644,
-    };
-    temp.as_file()
-        .set_permissions(fs::Permissions::from_mode(mode))
-        .map_err(fs_error(file, "cannot set permissions"))?;
-    temp.persist(file)
-        .map_err(|e| fs_error(file, "cannot replace")(e.error))?;
-    Ok(())
+    // The existing file was just checked to be this user's own: its mode is kept.
+    let mode = existing.map_or(0o644, |c| c.stat.st_mode & 0o7777);
+    safe_fs::write_atomically(&dir, &name, text.as_bytes(), mode, file).map_err(|e| match e {
+        safe_fs::WriteError::Create(e) => fs_error(&dir_path, "cannot write in")(e).into(),
+        safe_fs::WriteError::Other(e) => e.into(),
+    })
 }
 
 #[cfg(test)]
@@ -239,6 +263,31 @@ mod tests {
         assert_eq!(
             fs::read_to_string(&file).unwrap(),
             "OTHER=1\nDOCKER_CONFIG=/b/job\nREGISTRY_AUTH_FILE=/b/job/config.json\n"
+        );
+    }
+
+    /// Issue 11, finding 5, at write time: a link planted after the flags were checked
+    /// is not followed; neither its target nor the link changes.
+    #[test]
+    fn the_env_file_is_never_read_or_written_through_a_link() {
+        let dir = tempfile::tempdir().unwrap();
+        let secret = dir.path().join("secret");
+        fs::write(&secret, "CI_JOB_TOKEN=x\n").unwrap();
+        let file = dir.path().join("build.env");
+        std::os::unix::fs::symlink(&secret, &file).unwrap();
+        let err = write_env_file(&file, Path::new("/b/job")).unwrap_err();
+        assert!(
+            err.to_string()
+                .ends_with("is a symbolic link; name a regular file"),
+            "{err}"
+        );
+        assert!(err.to_string().starts_with("--env-file-out '"), "{err}");
+        assert_eq!(fs::read_to_string(&secret).unwrap(), "CI_JOB_TOKEN=x\n");
+        assert!(
+            fs::symlink_metadata(&file)
+                .unwrap()
+                .file_type()
+                .is_symlink()
         );
     }
 }

@@ -27,6 +27,7 @@ pub mod locations;
 pub mod names;
 pub mod output;
 pub mod report;
+pub mod safe_fs;
 pub mod secret;
 pub mod selection;
 pub mod tls;

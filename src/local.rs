@@ -126,7 +126,10 @@ fn glab(cx: &Context) -> Option<Candidate> {
         source: GLAB_SOURCE.into(),
         username,
         secret,
-        binding: Binding::to(vec![cx.target.clone()], "glab's login for the GitLab serving it"),
+        binding: Binding::to(
+            vec![cx.target.clone()],
+            "glab's login for the GitLab serving it",
+        ),
         scopes: None,
         problem,
         notes: Vec::new(),
@@ -213,6 +216,7 @@ fn docker_config_file(vars: &Vars) -> Option<PathBuf> {
 /// Its kind comes from the secret's prefix; it ranks after every other credential.
 fn docker_config(cx: &Context) -> Option<Candidate> {
     let path = docker_config_file(cx.vars)?;
+    // A refused file (a FIFO, a device, a link into /proc) is reported by the plan.
     let json = auth_file::read(&path).ok()?;
     let auths = json.get("auths")?.as_object()?;
     let entry = auths.iter().find_map(|(key, entry)| {

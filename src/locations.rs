@@ -74,6 +74,7 @@ pub fn resolve(vars: &Vars, asked: &Asked) -> Result<Paths, VarError> {
         docker_config_file,
         containers_auth_file,
         auth_file,
+        isolated: asked.isolated.map(Path::to_path_buf),
     })
 }
 

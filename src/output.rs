@@ -53,7 +53,10 @@ impl Printer {
 /// An error as the user sees it, with what to do about it. Errors are printed even
 /// with `-q`.
 pub fn print_failure(failure: &Failure) {
-    say(&format!("ci-registry-login: error: {}", one_line(&failure.message)));
+    say(&format!(
+        "ci-registry-login: error: {}",
+        one_line(&failure.message)
+    ));
     if let Some(hint) = &failure.hint {
         say(&format!("  hint: {}", one_line(hint)));
     }

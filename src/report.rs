@@ -18,17 +18,17 @@
 //! e.g. `CI_REGISTRY_LOGIN_KIND_2`; a registry whose login failed writes nothing.
 
 use crate::output::rfc3339;
+use crate::safe_fs;
 use crate::selection::Plan;
-use std::io::Write;
 use std::path::{Path, PathBuf};
 
 const PREFIX: &str = "CI_REGISTRY_LOGIN_";
 
 #[derive(Debug, thiserror::Error)]
 pub enum ReportError {
-    #[error("--report {path}: {problem}")]
+    #[error("--report '{path}' {problem}")]
     Unusable { path: String, problem: String },
-    #[error("--report {path}: cannot write it: {source}")]
+    #[error("--report '{path}' cannot be written: {source}")]
     Write {
         path: String,
         source: std::io::Error,
@@ -107,32 +107,43 @@ impl Report {
         Ok(out)
     }
 
-    /// Writes the report to `path`, replacing it in one rename.
+    /// Writes the report to `path`, replacing it in one rename within its opened folder.
+    /// A symbolic link there is refused, never followed (and never written through).
     pub fn write(&self, path: &Path) -> Result<(), ReportError> {
         check_path(path)?;
-        let shown = || path.display().to_string();
-        let dir = parent(path);
+        let shown = || crate::output::sanitize(&path.to_string_lossy(), 200);
         let write = |source| ReportError::Write {
             path: shown(),
             source,
         };
+        let (dir_path, name) =
+            safe_fs::split(path).ok_or_else(|| unusable(path, "is a folder; give a file name"))?;
+        let dir = safe_fs::open_dir(&dir_path).map_err(|e| write(e.source))?;
+        let found = safe_fs::lstat_at(&dir, &name, path).map_err(|e| write(e.source))?;
+        if let Some(problem) = found.and_then(|st| not_a_file(st.st_mode)) {
+            return Err(unusable(path, &problem.describe()));
+        }
         let text = self.render().map_err(|e| match e {
-            ReportError::Unusable { problem, .. } => ReportError::Unusable {
-                path: shown(),
-                problem,
-            },
+            ReportError::Unusable { problem, .. } => unusable(path, &problem),
             other => other,
         })?;
-        let mut file = tempfile::NamedTempFile::new_in(dir).map_err(write)?;
-        file.write_all(text.as_bytes()).map_err(write)?;
-        file.as_file().sync_all().map_err(write)?;
-        std::fs::set_permissions(
-            file.path(),
-            std::os::unix::fs::PermissionsExt::from_mode(0o644),
-        )
-        .map_err(write)?;
-        file.persist(path).map_err(|e| write(e.error))?;
-        Ok(())
+        safe_fs::write_atomically(&dir, &name, text.as_bytes(), 0o644, path).map_err(|e| match e {
+            safe_fs::WriteError::Create(e) => write(e),
+            safe_fs::WriteError::Other(e) => write(e.source),
+        })
+    }
+}
+
+/// Why an existing report path is not a file to replace: a link or something special.
+/// A regular file of another user may be replaced: its content is never read.
+fn not_a_file(mode: u32) -> Option<safe_fs::Problem> {
+    safe_fs::type_problem(mode)
+}
+
+fn unusable(path: &Path, problem: &str) -> ReportError {
+    ReportError::Unusable {
+        path: crate::output::sanitize(&path.to_string_lossy(), 200),
+        problem: problem.into(),
     }
 }
 
@@ -144,17 +155,19 @@ fn parent(path: &Path) -> PathBuf {
 }
 
 /// Refuses, before anything happens, a report path that cannot be written: its folder
-/// is missing, or it is a folder itself.
+/// is missing, it is a folder itself, a symbolic link or not a regular file.
 pub fn check_path(path: &Path) -> Result<(), ReportError> {
-    let unusable = |problem: &str| ReportError::Unusable {
-        path: path.display().to_string(),
-        problem: problem.into(),
-    };
     if path.is_dir() {
-        return Err(unusable("is a folder; give a file name"));
+        return Err(unusable(path, "is a folder; give a file name"));
     }
     if !parent(path).is_dir() {
-        return Err(unusable("its folder does not exist"));
+        return Err(unusable(path, "its folder does not exist"));
+    }
+    if let Ok(meta) = std::fs::symlink_metadata(path) {
+        use std::os::unix::fs::MetadataExt;
+        if let Some(problem) = not_a_file(meta.mode()) {
+            return Err(unusable(path, &problem.describe()));
+        }
     }
     Ok(())
 }
@@ -246,7 +259,12 @@ mod tests {
     /// release builds too (this ran as a `debug_assert` before).
     #[test]
     fn a_value_with_a_line_break_is_never_written() {
-        for value in ["pull\nCI_REGISTRY=127.0.0.1:6001", "pull\rX=1", "a\u{1b}b", "a\"b"] {
+        for value in [
+            "pull\nCI_REGISTRY=127.0.0.1:6001",
+            "pull\rX=1",
+            "a\u{1b}b",
+            "a\"b",
+        ] {
             let report = Report {
                 logins: vec![Some(Facts(vec![("GRANTED", value.to_string())]))],
             };

@@ -2,7 +2,7 @@
 //! builders without a docker CLI (kaniko, BuildKit, buildah with `--authfile`).
 
 use super::{Engine, EngineError, LoginRequest, Stored};
-use crate::auth_file;
+use crate::auth_file::{self, Folder};
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD;
 use secrecy::zeroize::Zeroizing;
@@ -11,11 +11,12 @@ use std::path::{Path, PathBuf};
 
 pub struct AuthFileEngine {
     path: PathBuf,
+    folder: Folder,
 }
 
 impl AuthFileEngine {
-    pub fn new(path: PathBuf) -> Self {
-        AuthFileEngine { path }
+    pub fn new(path: PathBuf, folder: Folder) -> Self {
+        AuthFileEngine { path, folder }
     }
 }
 
@@ -28,7 +29,7 @@ impl Engine for AuthFileEngine {
         // Both buffers hold the secret: wiped when dropped, right after the write.
         let pair = Zeroizing::new(format!("{}:{}", request.username, request.secret.expose()));
         let auth = Zeroizing::new(STANDARD.encode(pair.as_bytes()));
-        let warnings = auth_file::update(&self.path, |json| {
+        let warnings = auth_file::update_in(self.folder, &self.path, |json| {
             for key in request.keys {
                 auth_file::merge_login(json, key, &auth);
             }
@@ -45,7 +46,7 @@ impl Engine for AuthFileEngine {
         if !self.path.exists() {
             return Ok(false);
         }
-        Ok(auth_file::update(&self.path, |json| {
+        Ok(auth_file::update_in(self.folder, &self.path, |json| {
             let mut removed = false;
             for key in keys {
                 removed |= auth_file::remove_login(json, key);

@@ -161,6 +161,9 @@ pub struct Paths {
     pub containers_auth_file: Option<PathBuf>,
     /// What the auth-file engine writes, or why there is nothing it could write.
     pub auth_file: Result<PathBuf, String>,
+    /// The isolated job folder, when isolating: files in it are written only while it
+    /// is still a private folder of this user.
+    pub isolated: Option<PathBuf>,
 }
 
 /// The engine for a choice; `auto` is the first builder on PATH, else the auth file.
@@ -181,7 +184,15 @@ pub fn select(
     };
     let auth_file = || -> Result<Box<dyn Engine>, EngineError> {
         match &paths.auth_file {
-            Ok(path) => Ok(Box::new(AuthFileEngine::new(path.clone()))),
+            Ok(path) => {
+                let folder = match &paths.isolated {
+                    Some(dir) if path.parent() == Some(dir.as_path()) => {
+                        crate::auth_file::Folder::Private
+                    }
+                    _ => crate::auth_file::Folder::Shared,
+                };
+                Ok(Box::new(AuthFileEngine::new(path.clone(), folder)))
+            }
             Err(why) => Err(EngineError::NoFile(why.clone())),
         }
     };
