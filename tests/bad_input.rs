@@ -206,6 +206,7 @@ fn place_rows() -> Vec<Row> {
     vec![
         Row::new("CI_REGISTRY", |_| Refused),
         Row::new("--registry", |_| Refused),
+        Row::new("--password-for", |_| Refused),
         Row {
             // Only a value naming the registry applies; the hostile part is the path.
             template: "{registry}/{}",

@@ -101,6 +101,8 @@ fn one_unreachable_registry_fails_the_call_but_not_the_others() {
             .env("REGISTRY_PASSWORD", support::world::ALICE_PAT_RW)
             .args(["--engine", "auth-file", "--retries", "1"])
             .args(["--registry", order[0], "--registry", order[1]])
+            // With two registries the explicit token goes only where it is tied to.
+            .args(["--password-for", order[0], "--password-for", order[1]])
             .allow_secret_in(&config)
             .run()
             .expect_code(5);

@@ -66,8 +66,11 @@ fn a_read_only_credential_cannot_push_and_nothing_is_written() {
     assert!(out.children.is_empty(), "an engine ran");
 }
 
+/// Candidates are tried one at a time in rank order and the first granted ends the
+/// search (issue 11, finding 3): the lower-ranked deploy token and access token are
+/// never sent, neither to the token service nor to the API.
 #[test]
-fn check_reports_every_candidate() {
+fn check_stops_at_the_first_granted_candidate() {
     let bed = TestBed::start();
     let out = job(&bed)
         .envs([
@@ -108,18 +111,31 @@ fn check_reports_every_candidate() {
         serde_json::json!(["pull", "push"])
     );
     assert_eq!(by_kind("registry-user")["token_lifetime_seconds"], 300);
-    assert_eq!(
-        by_kind("deploy-token")["granted"],
-        serde_json::json!(["pull", "push"])
+    for untried in ["deploy-token", "access-token"] {
+        assert_eq!(by_kind(untried)["granted"], serde_json::Value::Null, "{untried}");
+    }
+    // registry-user alone (job-token is the same secret); nothing asked the API.
+    assert_eq!(token_requests(&bed), 1);
+    let requests = bed.gitlab().requests();
+    assert!(
+        requests.iter().all(|r| !r.path.starts_with("/api/")),
+        "{requests:?}"
     );
-    // The read-only token: the API says so before the registry is asked.
-    assert_eq!(
-        by_kind("access-token")["granted"],
-        serde_json::json!(["pull"])
-    );
-    assert_eq!(by_kind("access-token")["usable"], false);
-    // registry-user, deploy-token: one token request each (job-token is the same secret).
-    assert_eq!(token_requests(&bed), 2);
+
+    // A lower-ranked candidate is tried when the higher one cannot serve the job.
+    bed.gitlab().clear_requests();
+    let out = job(&bed)
+        .env_remove("CI_REGISTRY_USER")
+        .env_remove("CI_REGISTRY_PASSWORD")
+        .env_remove("CI_JOB_TOKEN")
+        .envs([
+            ("CI_DEPLOY_USER", DEPLOY_RW_USER),
+            ("CI_DEPLOY_PASSWORD", DEPLOY_RW_TOKEN),
+        ])
+        .args(["check", "--push", "--format", "json"])
+        .run()
+        .expect_code(0);
+    assert_eq!(out.json()["chosen"]["kind"], "deploy-token");
 }
 
 #[test]
