@@ -112,7 +112,11 @@ fn check_stops_at_the_first_granted_candidate() {
     );
     assert_eq!(by_kind("registry-user")["token_lifetime_seconds"], 300);
     for untried in ["deploy-token", "access-token"] {
-        assert_eq!(by_kind(untried)["granted"], serde_json::Value::Null, "{untried}");
+        assert_eq!(
+            by_kind(untried)["granted"],
+            serde_json::Value::Null,
+            "{untried}"
+        );
     }
     // registry-user alone (job-token is the same secret); nothing asked the API.
     assert_eq!(token_requests(&bed), 1);
