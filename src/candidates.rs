@@ -201,6 +201,38 @@ pub struct Context<'a> {
 
 /// Every credential on offer, in discovery order (ranking happens in `selection`).
 pub fn discover(cx: &Context) -> Result<Vec<Candidate>, VarError> {
+    let mut found = discover_all(cx)?;
+    hide_secret_user_names(cx, &mut found)?;
+    Ok(found)
+}
+
+/// A user name that is a secret (the token pasted into REGISTRY_USER, `--username
+/// "$TOKEN"`) would be printed in every summary and put on an engine's command line:
+/// it is dropped, and the candidate cannot be used until the user name is fixed.
+fn hide_secret_user_names(cx: &Context, found: &mut [Candidate]) -> Result<(), VarError> {
+    let mut secrets: Vec<&str> = Vec::new();
+    for name in SECRET_VARIABLES
+        .iter()
+        .copied()
+        .chain([cx.explicit.password_var.as_str()])
+    {
+        secrets.extend(cx.vars.get(name)?.filter(|v| !v.is_empty()));
+    }
+    for c in found.iter_mut() {
+        let own = c.secret.expose();
+        if c.username.is_empty() || !(c.username == own || secrets.contains(&c.username.as_str())) {
+            continue;
+        }
+        c.username.clear();
+        c.problem = Some(format!(
+            "the user name given with {} is a secret (a copy-and-paste mistake?), so it is neither shown nor sent: set the user name itself",
+            c.source
+        ));
+    }
+    Ok(())
+}
+
+fn discover_all(cx: &Context) -> Result<Vec<Candidate>, VarError> {
     // The dependency proxy has a credential of its own; the registry's belong elsewhere.
     if let Some(c) = dependency_proxy(cx)? {
         let mut out = vec![c];
@@ -627,6 +659,25 @@ mod tests {
         ("CI_REGISTRY_PASSWORD", "glcbt-64_job"),
         ("CI_JOB_TOKEN", "glcbt-64_job"),
     ];
+
+    /// Issue 11, finding 10: a user name that is a secret is never kept.
+    #[test]
+    fn a_user_name_that_is_a_secret_is_dropped() {
+        let mut pairs = JOB.to_vec();
+        pairs.extend([
+            ("REGISTRY_USER", "glpat-pasted-as-user-Qm4Zx"),
+            ("REGISTRY_PASSWORD", "glpat-pasted-as-user-Qm4Zx"),
+        ]);
+        let c = find(&pairs, &Explicit::default());
+        let explicit = c.iter().find(|c| c.source == "REGISTRY_PASSWORD").unwrap();
+        assert_eq!(explicit.username, "");
+        assert!(explicit.problem.as_ref().unwrap().contains("is a secret"));
+        pairs.retain(|(k, _)| *k != "REGISTRY_USER");
+        pairs.push(("REGISTRY_USER", "glcbt-64_job"));
+        let c = find(&pairs, &Explicit::default());
+        let explicit = c.iter().find(|c| c.source == "REGISTRY_PASSWORD").unwrap();
+        assert_eq!(explicit.username, "", "the job token as a user name");
+    }
 
     #[test]
     fn a_job_offers_registry_user_and_job_token() {

@@ -200,10 +200,10 @@ impl Config {
             ..Explicit::default()
         };
         if !is_variable_name(&explicit.password_var) {
-            return Err(Failure::usage(format!(
-                "--password-env '{}' is not a variable name: give the NAME of the variable that holds the secret, never the secret",
-                crate::output::sanitize(&explicit.password_var, 40)
-            )));
+            // Never echoed: what stands there is most often the secret itself.
+            return Err(Failure::usage(
+                "--password-env takes a variable name (letters, digits, '_'), and this looks like a secret, not a variable name, so it is not shown: pass the NAME of the variable that holds the secret, e.g. --password-env MY_TOKEN",
+            ));
         }
         let retry = RetryPolicy {
             attempts: c.retries,
