@@ -212,6 +212,9 @@ fn every_test_runs_the_binary_through_the_scanning_runner() {
     let tests = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests");
     let runner = tests.join("support/run.rs");
     let this = tests.join("leak_scan.rs");
+    // Tests the runner cannot host, each with why: process_safety gives the binary a
+    // stderr whose reader is gone and another user, and passes it only a dummy token.
+    let exempt = [tests.join("process_safety.rs")];
     let mut offenders = Vec::new();
     let mut stack = vec![tests];
     while let Some(dir) = stack.pop() {
@@ -219,7 +222,10 @@ fn every_test_runs_the_binary_through_the_scanning_runner() {
             let path = entry.path();
             if path.is_dir() {
                 stack.push(path);
-            } else if path.extension().is_some_and(|e| e == "rs") && path != runner && path != this
+            } else if path.extension().is_some_and(|e| e == "rs")
+                && path != runner
+                && path != this
+                && !exempt.contains(&path)
             {
                 let text = std::fs::read_to_string(&path)
                     .unwrap()
