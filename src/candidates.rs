@@ -556,10 +556,13 @@ fn explicit(cx: &Context) -> Result<Option<Candidate>, VarError> {
                 secret: Secret::new(""),
                 binding: tied,
                 scopes: None,
-                problem: Some(format!(
-                    "{} is not set (a user name came from {user_source}, but no secret)",
-                    spec.password_var
-                )),
+                problem: Some(match user.filter(|u| !u.is_empty()) {
+                    Some(_) => format!(
+                        "{} is not set (a user name came from {user_source}, but no secret)",
+                        spec.password_var
+                    ),
+                    None => format!("{} is not set", spec.password_var),
+                }),
                 notes,
             }));
         }

@@ -93,9 +93,14 @@ fn build_plan(config: &Config, target: &Target) -> Result<Plan> {
             target.registry
         ));
     } else if target.repository.is_none() {
-        plan.warnings.push(
-            "no repository is known (--repository, CI_REGISTRY_IMAGE, CI_PROJECT_PATH): the credential can be checked, but not what it may pull or push".into(),
-        );
+        plan.warnings.push(if is_job_registry(config, &target.registry) {
+            "no repository is known (--repository, CI_REGISTRY_IMAGE, CI_PROJECT_PATH): the credential can be checked, but not what it may pull or push".into()
+        } else {
+            format!(
+                "no repository is known for {} (CI_REGISTRY_IMAGE and CI_PROJECT_PATH describe the job's own registry; pass --repository): the credential can be checked, but not what it may pull or push",
+                target.registry
+            )
+        });
     }
     Ok(plan)
 }
@@ -385,6 +390,18 @@ fn nothing_usable(plan: &Plan) -> Failure {
         }
         return Failure::new(Exit::NoCredential, message).with_hint(
             "in a GitLab job CI_REGISTRY_USER/CI_REGISTRY_PASSWORD or CI_JOB_TOKEN are set for you; elsewhere set REGISTRY_USER and REGISTRY_PASSWORD (or name the secret's variable with --password-env)",
+        );
+    }
+    // A network failure is said once, as what it is: no credential was judged.
+    if plan.failure_exit() == Exit::Unreachable
+        && let Some(detail) = plan
+            .candidates
+            .iter()
+            .find_map(|a| a.live.as_ref().map(|l| &l.detail))
+    {
+        return Failure::new(
+            Exit::Unreachable,
+            format!("cannot reach {}: {detail}", plan.registry),
         );
     }
     for a in &plan.candidates {

@@ -146,6 +146,17 @@ impl Config {
             &paths,
         )?;
         let mut warnings = vars.notes.clone();
+        let sections = crate::gitlab_log::SECTIONS_VARIABLE;
+        match vars.get(sections) {
+            Ok(Some(v)) if crate::gitlab_log::Sections::parse(v).is_none() => {
+                warnings.push(format!(
+                    "{sections} is '{}'; it takes always, never or auto: auto is used",
+                    crate::output::sanitize(v, 40)
+                ))
+            }
+            Err(_) => warnings.push(format!("{sections} is not valid text; auto is used")),
+            _ => {}
+        }
         if vars.is_true("CI_DEBUG_TRACE") {
             warnings.push(
                 "CI_DEBUG_TRACE is on: the job log shows every variable, including the secrets this tool keeps out of it"

@@ -94,6 +94,14 @@ impl Resolve for HostsFirst {
                 tracing::debug!(%host, "resolved from /etc/hosts");
                 return Ok(addrs(ips));
             }
+            // hickory refuses such a name with Rust Debug text; say it plainly.
+            if host.contains('_') {
+                return Err(DnsError::Lookup {
+                    host: host.clone(),
+                    reason: "'_' is not allowed in a DNS name (only /etc/hosts, where GitLab writes service aliases, can hold one)".into(),
+                }
+                .into());
+            }
             let resolver = inner.resolver().map_err(|reason| DnsError::NoConfig {
                 host: host.clone(),
                 path: "/etc/resolv.conf".into(),
@@ -104,10 +112,25 @@ impl Resolve for HostsFirst {
                 .await
                 .map_err(|e| DnsError::Lookup {
                     host: host.clone(),
-                    reason: e.to_string(),
+                    reason: lookup_failure(&e),
                 })?;
             Ok(addrs(found.iter().collect()))
         })
+    }
+}
+
+/// A failed lookup in words: the resolver's own text quotes its query as Rust `Debug`.
+fn lookup_failure(e: &hickory_resolver::net::NetError) -> String {
+    if e.is_nx_domain() {
+        "no such host (the nameservers say it does not exist)".into()
+    } else if e.is_no_records_found() {
+        "the nameservers know no address for it".into()
+    } else if matches!(e, hickory_resolver::net::NetError::Timeout) {
+        "the nameservers did not answer in time".into()
+    } else if matches!(e, hickory_resolver::net::NetError::NoConnections) {
+        "no nameserver could be reached".into()
+    } else {
+        crate::output::sanitize(&e.to_string(), 200)
     }
 }
 

@@ -1,13 +1,45 @@
-//! GitLab's job-log conventions. In a GitLab job (`GITLAB_CI=true`) the detail of a
-//! login (the candidates, the checks, `-v` logs) goes into a collapsed section, so the
-//! log shows one line per login until someone unfolds it. Outside GitLab nothing is
-//! added. `NO_COLOR` turns off the section title's colour; the markers themselves are
+//! GitLab's job-log conventions. In a GitLab job log (`GITLAB_CI=true` and stderr not a
+//! terminal) the detail of a login (the candidates, the checks, `-v` logs) goes into a
+//! collapsed section, so the log shows one line per login until someone unfolds it.
+//! Elsewhere (a laptop's terminal with a job's variables file, say) nothing is added;
+//! `CI_REGISTRY_LOGIN_SECTIONS=always|never` overrides. `NO_COLOR` turns off the section title's colour; the markers themselves are
 //! how GitLab finds sections, not colour, and stay.
 
 use crate::names::Registry;
 use crate::vars::Vars;
 use std::io::Write;
 use std::time::{SystemTime, UNIX_EPOCH};
+
+/// Forces sections on or off.
+pub const SECTIONS_VARIABLE: &str = "CI_REGISTRY_LOGIN_SECTIONS";
+
+/// `CI_REGISTRY_LOGIN_SECTIONS`: `always`, `never`, or `auto` (also when unset or empty).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Sections {
+    Auto,
+    Always,
+    Never,
+}
+
+impl Sections {
+    pub fn parse(value: &str) -> Option<Sections> {
+        match value {
+            "" | "auto" => Some(Sections::Auto),
+            "always" => Some(Sections::Always),
+            "never" => Some(Sections::Never),
+            _ => None,
+        }
+    }
+}
+
+/// Whether to write section markers: in a GitLab job log, which is never a terminal.
+pub fn wanted(setting: Sections, gitlab_ci: bool, stderr_is_terminal: bool) -> bool {
+    match setting {
+        Sections::Always => true,
+        Sections::Never => false,
+        Sections::Auto => gitlab_ci && !stderr_is_terminal,
+    }
+}
 
 /// Erases the line so far; GitLab puts it around section markers.
 const ERASE_LINE: &str = "\x1b[0K";
@@ -23,7 +55,14 @@ impl Section {
     /// Opens a collapsed section named `name` (letters, digits, `_`, `.`, `-`) with the
     /// title `title`, when in a GitLab job and `enabled` (not `--quiet`, not JSON).
     pub fn open(vars: &Vars, enabled: bool, name: &str, title: &str) -> Section {
-        if !enabled || !vars.is_true("GITLAB_CI") {
+        use std::io::IsTerminal;
+        let setting = vars.get(SECTIONS_VARIABLE).ok().flatten();
+        let wanted = wanted(
+            Sections::parse(setting.unwrap_or_default()).unwrap_or(Sections::Auto),
+            vars.is_true("GITLAB_CI"),
+            std::io::stderr().is_terminal(),
+        );
+        if !enabled || !wanted {
             return Section { name: None };
         }
         let colour = vars
@@ -96,6 +135,19 @@ fn emit(text: &str) {
 
 #[cfg(test)]
 mod tests {
+
+    #[test]
+    fn sections_only_in_a_job_log_unless_forced() {
+        use super::{Sections::*, wanted};
+        assert!(wanted(Auto, true, false));
+        assert!(!wanted(Auto, true, true), "a terminal is no job log");
+        assert!(!wanted(Auto, false, false));
+        assert!(wanted(Always, false, true));
+        assert!(!wanted(Never, true, false));
+        assert_eq!(super::Sections::parse(""), Some(Auto));
+        assert_eq!(super::Sections::parse("sometimes"), None);
+    }
+
     use super::*;
 
     #[test]

@@ -249,6 +249,23 @@ fn offline_verdict(
             .filter(|s| !scopes.contains(s))
             .map(Scope::as_str)
             .collect();
+        // An explicit --use is the user's decision: the documentation informs it,
+        // the registry (when verified) decides.
+        if !lacking.is_empty() && use_kind == Some(c.kind) {
+            return (
+                true,
+                format!(
+                    "chosen by --use although documented without {}, which {} needs{}",
+                    lacking.join(" and "),
+                    intent.as_str(),
+                    if c.kind == Kind::JobToken {
+                        " (a job token pushes only to its own project, with the triggering user's role)"
+                    } else {
+                        ""
+                    }
+                ),
+            );
+        }
         if !lacking.is_empty() {
             return (
                 false,

@@ -25,7 +25,7 @@ apt_install() {
 # daemon runs); nodejs carries npm where its repository bundles it.
 wanted=(docker-registry:docker-registry skopeo:skopeo podman:podman buildah:buildah
         hyperfine:hyperfine /usr/bin/time:time rsync:rsync file:file unshare:util-linux
-        git:git strace:strace chroot:coreutils docker:docker.io node:nodejs)
+        git:git strace:strace chroot:coreutils script:bsdutils setpriv:util-linux docker:docker.io node:nodejs)
 missing=()
 for pair in "${wanted[@]}"; do
   command -v "${pair%%:*}" >/dev/null 2>&1 || missing+=("${pair#*:}")
