@@ -217,7 +217,7 @@ fn lifetime_warning(config: &Config, plan: &mut Plan) {
     if secs < config.min_token_lifetime.as_secs() {
         plan.warnings.push(format!(
             "registry tokens for this login live {}: pushing a large image can fail with 'unauthorized: authentication required' when the token expires mid-push; an administrator can raise Admin > Settings > CI/CD > Container Registry > Authorization token duration (GitLab.com uses 15 minutes)",
-            output::duration(secs)
+            crate::text::duration(secs)
         ));
     }
 }

@@ -9,7 +9,7 @@ use crate::challenge;
 use crate::http::{Credential, Http, NetError, NetErrorKind, Reply};
 use crate::jwt::Claims;
 use crate::names::{Registry, Scheme};
-use crate::output::sanitize;
+use crate::text::sanitize;
 use crate::secret::Secret;
 use reqwest::Url;
 use secrecy::zeroize::Zeroizing;

@@ -138,7 +138,7 @@ fn store(config: &Config, input: &str) -> Result<Zeroizing<String>, String> {
         }
         _ => Err(format!(
             "ci-registry-login stores nothing: it answers from the job's variables when asked, and they give {} another credential; to store this one, remove the credHelpers entry for it from the docker config",
-            crate::output::sanitize(server, 100)
+            crate::text::sanitize(server, 100)
         )),
     }
 }

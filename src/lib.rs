@@ -30,6 +30,7 @@ pub mod report;
 pub mod safe_fs;
 pub mod secret;
 pub mod selection;
+pub mod text;
 pub mod tls;
 pub mod user_path;
 pub mod vars;

@@ -175,7 +175,7 @@ impl Plan {
         if let Some(secs) = a.live.as_ref().and_then(|l| l.lifetime_seconds) {
             line.push_str(&format!(
                 "; registry tokens live {}",
-                crate::output::duration(secs)
+                crate::text::duration(secs)
             ));
         }
         line.push_str(&format!("; {}", c.kind.merit()));
