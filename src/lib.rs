@@ -34,5 +34,6 @@ pub mod text;
 pub mod tls;
 pub mod user_path;
 pub mod vars;
+pub mod verdict;
 pub mod verify;
 pub mod yaml;

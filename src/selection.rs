@@ -5,7 +5,7 @@ use crate::access::{self, Intent, Kind, Scope};
 use crate::candidates::{Candidate, Mode};
 use crate::error::Exit;
 use crate::names::{Registry, Repository};
-use crate::verify::{Outcome, Verification};
+use crate::verdict::{Outcome, Verification};
 
 #[derive(Debug)]
 pub struct Assessed {
