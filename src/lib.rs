@@ -26,6 +26,7 @@ pub mod local;
 pub mod locations;
 pub mod names;
 pub mod output;
+pub mod pipeline;
 pub mod report;
 pub mod safe_fs;
 pub mod secret;

@@ -42,7 +42,7 @@ impl Plan {
         use_kind: Option<Kind>,
     ) -> Plan {
         // A login found in the docker config is a last resort, whatever its kind.
-        candidates.sort_by_key(|c| (c.source == crate::local::DOCKER_CONFIG_SOURCE, c.kind));
+        candidates.sort_by_key(|c| (c.source == crate::candidates::DOCKER_CONFIG_SOURCE, c.kind));
         let mut assessed: Vec<Assessed> = Vec::with_capacity(candidates.len());
         for candidate in candidates {
             let same_as = assessed.iter().position(|a| {
