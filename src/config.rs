@@ -376,10 +376,7 @@ fn check_paths(c: &crate::cli::Common) -> Result<()> {
 }
 
 fn bad_name(what: &str, value: &str, e: NameError) -> Failure {
-    Failure::usage(format!(
-        "{what} '{}' {e}",
-        crate::text::sanitize(value, 80)
-    ))
+    Failure::usage(format!("{what} '{}' {e}", crate::text::sanitize(value, 80)))
 }
 
 /// The registries of the call: every `--registry` (else `CI_REGISTRY`) and, with

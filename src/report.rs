@@ -17,9 +17,9 @@
 //! written under these names and the n-th (in command-line order) with `_n` appended,
 //! e.g. `CI_REGISTRY_LOGIN_KIND_2`; a registry whose login failed writes nothing.
 
-use crate::text::rfc3339;
 use crate::safe_fs;
 use crate::selection::Plan;
+use crate::text::rfc3339;
 use std::path::{Path, PathBuf};
 
 const PREFIX: &str = "CI_REGISTRY_LOGIN_";

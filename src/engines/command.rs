@@ -3,8 +3,8 @@
 //! passed through with what it means.
 
 use super::{Engine, EngineError, LoginRequest, RunPolicy, Stored};
-use crate::text::sanitize;
 use crate::secret::Secret;
+use crate::text::sanitize;
 use std::ffi::OsString;
 use std::io::{Read, Write};
 use std::path::PathBuf;
