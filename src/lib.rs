@@ -22,6 +22,8 @@ pub mod helper;
 pub mod http;
 pub mod isolation;
 pub mod jwt;
+#[cfg(test)]
+mod layers;
 pub mod local;
 pub mod locations;
 pub mod names;
