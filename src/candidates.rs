@@ -10,6 +10,9 @@ use crate::vars::{VarError, Vars};
 pub const JOB_TOKEN_USER: &str = "gitlab-ci-token";
 /// GitLab accepts any user name with an access token; this one says what it is.
 pub const ACCESS_TOKEN_USER: &str = "gitlab-token";
+/// The source of a credential found in the docker config (`local`); it ranks after
+/// every other.
+pub const DOCKER_CONFIG_SOURCE: &str = "docker-config";
 
 /// The job's own secrets, set by GitLab: they belong to the job's registries only.
 const CI_SECRET_VARIABLES: [&str; 5] = [
@@ -199,9 +202,14 @@ pub struct Context<'a> {
     pub explicit: &'a Explicit,
 }
 
-/// Every credential on offer, in discovery order (ranking happens in `selection`).
-pub fn discover(cx: &Context) -> Result<Vec<Candidate>, VarError> {
-    let mut found = discover_all(cx)?;
+/// A credential source beyond the job's variables and flags (the local machine's: see
+/// `local`), asked after them, and never for the dependency proxy.
+pub type Source = fn(&Context) -> Vec<Candidate>;
+
+/// Every credential on offer, in discovery order (ranking happens in `selection`):
+/// the job's variables and flags, then each of `more`.
+pub fn discover(cx: &Context, more: &[Source]) -> Result<Vec<Candidate>, VarError> {
+    let mut found = discover_all(cx, more)?;
     hide_secret_user_names(cx, &mut found)?;
     Ok(found)
 }
@@ -232,7 +240,7 @@ fn hide_secret_user_names(cx: &Context, found: &mut [Candidate]) -> Result<(), V
     Ok(())
 }
 
-fn discover_all(cx: &Context) -> Result<Vec<Candidate>, VarError> {
+fn discover_all(cx: &Context, more: &[Source]) -> Result<Vec<Candidate>, VarError> {
     // The dependency proxy has a credential of its own; the registry's belong elsewhere.
     if let Some(c) = dependency_proxy(cx)? {
         let mut out = vec![c];
@@ -256,7 +264,9 @@ fn discover_all(cx: &Context) -> Result<Vec<Candidate>, VarError> {
     if let Some(c) = explicit(cx)? {
         out.push(c);
     }
-    out.extend(crate::local::candidates(cx));
+    for source in more {
+        out.extend(source(cx));
+    }
     Ok(out)
 }
 
@@ -651,7 +661,7 @@ mod tests {
             repository: Some(&repo),
             explicit,
         };
-        discover(&cx).unwrap()
+        discover(&cx, &[]).unwrap()
     }
 
     const JOB: &[(&str, &str)] = &[

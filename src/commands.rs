@@ -2,7 +2,7 @@
 //! logs in, and reports. Everything here is orchestration; the work is in the modules.
 
 use crate::access::Intent;
-use crate::candidates::{self, Context, Mode};
+use crate::candidates::Mode;
 use crate::cli::{Command, HelperAction};
 use crate::config::{Config, Target};
 use crate::engines::{self, Engine, EngineError, LoginRequest, Started, Stored};
@@ -13,6 +13,7 @@ use crate::http::Http;
 use crate::isolation::{self, IsolationError};
 use crate::names::{Registry, Scheme};
 use crate::output::{self, Format};
+use crate::pipeline;
 use crate::report::Report;
 use crate::selection::{Assessed, Plan};
 use crate::verify::{self, Verification};
@@ -45,26 +46,6 @@ pub fn run(config: &Config) -> Result<Exit> {
     }
 }
 
-/// The candidates for one target, ranked for `intent` without asking anyone.
-pub(crate) fn offline_plan(config: &Config, target: &Target, intent: Intent) -> Result<Plan> {
-    let cx = Context {
-        vars: &config.vars,
-        mode: config.mode,
-        target: &target.registry,
-        repository: target.repository.as_ref(),
-        explicit: &config.explicit,
-    };
-    let found = candidates::discover(&cx)?;
-    Ok(Plan::offline(
-        found,
-        target.registry.clone(),
-        target.repository.clone(),
-        intent,
-        config.mode,
-        config.use_kind,
-    ))
-}
-
 /// The offline plan for one target, with what the user should know about it.
 fn build_plan(config: &Config, target: &Target) -> Result<Plan> {
     crate::local::refuse_placeholder_registry(config.mode, &target.registry)?;
@@ -74,7 +55,7 @@ fn build_plan(config: &Config, target: &Target) -> Result<Plan> {
     } else {
         config.intent
     };
-    let mut plan = offline_plan(config, target, intent)?;
+    let mut plan = pipeline::offline_plan(config, target, intent)?;
     plan.warnings
         .extend(docker_auth_config_warning(config, &target.registry));
     // A local run looks for an earlier docker login in the docker config: one that is no
@@ -222,7 +203,7 @@ fn lifetime_warning(config: &Config, plan: &mut Plan) {
     if secs < config.min_token_lifetime.as_secs() {
         plan.warnings.push(format!(
             "registry tokens for this login live {}: pushing a large image can fail with 'unauthorized: authentication required' when the token expires mid-push; an administrator can raise Admin > Settings > CI/CD > Container Registry > Authorization token duration (GitLab.com uses 15 minutes)",
-            output::duration(secs)
+            crate::text::duration(secs)
         ));
     }
 }

@@ -305,7 +305,7 @@ fn refuse_aliases(
             paths.containers_auth_file.as_deref(),
         ),
     ];
-    let shown = |p: &Path| crate::output::sanitize(&p.to_string_lossy(), 80);
+    let shown = |p: &Path| crate::text::sanitize(&p.to_string_lossy(), 80);
     for (flag, file) in [("--report", report), ("--env-file-out", env_file)] {
         let Some(file) = file else { continue };
         for (what, auth) in auth_files {
@@ -352,7 +352,7 @@ fn check_paths(c: &crate::cli::Common) -> Result<()> {
     if let Some(path) = folder_missing {
         return Err(Failure::usage(format!(
             "--env-file-out '{}': its folder does not exist",
-            crate::output::sanitize(&path.to_string_lossy(), 80)
+            crate::text::sanitize(&path.to_string_lossy(), 80)
         )));
     }
     // Finding 5 of issue 11: a committed `build.env -> /proc/self/environ` published the
@@ -364,7 +364,7 @@ fn check_paths(c: &crate::cli::Common) -> Result<()> {
         if let Some(problem) = crate::safe_fs::type_problem(meta.mode()) {
             return Err(Failure::usage(format!(
                 "--env-file-out '{}' {}",
-                crate::output::sanitize(&path.to_string_lossy(), 80),
+                crate::text::sanitize(&path.to_string_lossy(), 80),
                 problem.describe()
             )));
         }
@@ -379,7 +379,7 @@ fn check_paths(c: &crate::cli::Common) -> Result<()> {
         if let Some(problem) = problem {
             return Err(Failure::usage(format!(
                 "{flag} '{}' {problem}",
-                crate::output::sanitize(&path.to_string_lossy(), 80)
+                crate::text::sanitize(&path.to_string_lossy(), 80)
             )));
         }
     }
@@ -387,10 +387,7 @@ fn check_paths(c: &crate::cli::Common) -> Result<()> {
 }
 
 fn bad_name(what: &str, value: &str, e: NameError) -> Failure {
-    Failure::usage(format!(
-        "{what} '{}' {e}",
-        crate::output::sanitize(value, 80)
-    ))
+    Failure::usage(format!("{what} '{}' {e}", crate::text::sanitize(value, 80)))
 }
 
 /// The registries of the call: every `--registry` (else `CI_REGISTRY`) and, with
@@ -533,7 +530,7 @@ fn ci_server_ca(vars: &Vars, warnings: &mut Vec<String>) -> Result<Option<ExtraC
         // Quoted escaped and cut: the value may be anything, 128 KiB of it included.
         warnings.push(format!(
             "{name} names {}, which does not exist; it is ignored",
-            crate::output::sanitize(&value.escape_debug().to_string(), 200)
+            crate::text::sanitize(&value.escape_debug().to_string(), 200)
         ));
         return Ok(None);
     };
@@ -554,7 +551,7 @@ fn plain_http_problem(api_url: &str, insecure: bool) -> Option<String> {
     (!loopback && !insecure).then(|| {
         format!(
             "'{}' is plain HTTP to a host that is not loopback: a token would travel in clear; use https:// or pass --insecure",
-            crate::output::sanitize(api_url, 80)
+            crate::text::sanitize(api_url, 80)
         )
     })
 }
@@ -565,13 +562,13 @@ fn api_url_from(what: &str, url: &str) -> Result<String> {
     if !url.is_ascii() || url.chars().any(|c| c.is_whitespace() || c.is_control()) {
         return Err(Failure::usage(format!(
             "{what} '{}' has spaces, control or non-ASCII characters (a look-alike?); write the URL in ASCII",
-            crate::output::sanitize(url, 80)
+            crate::text::sanitize(url, 80)
         )));
     }
     let parsed = reqwest::Url::parse(url).map_err(|e| {
         Failure::usage(format!(
             "{what} '{}' is not a URL: {e}",
-            crate::output::sanitize(url, 80)
+            crate::text::sanitize(url, 80)
         ))
     })?;
     // `https:///x` parses with host `x`; an `@` anywhere hides user information.

@@ -68,11 +68,11 @@ fn api_message(body: &[u8]) -> String {
         Ok(Api {
             error_description: Some(d),
             ..
-        }) => crate::output::sanitize(&d, 300),
+        }) => crate::text::sanitize(&d, 300),
         Ok(Api {
             message: Some(serde_json::Value::String(m)),
             ..
-        }) => crate::output::sanitize(&m, 300),
+        }) => crate::text::sanitize(&m, 300),
         _ => error_message(body),
     }
 }

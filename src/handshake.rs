@@ -9,8 +9,8 @@ use crate::challenge;
 use crate::http::{Credential, Http, NetError, NetErrorKind, Reply};
 use crate::jwt::Claims;
 use crate::names::{Registry, Scheme};
-use crate::output::sanitize;
 use crate::secret::Secret;
+use crate::text::sanitize;
 use reqwest::Url;
 use secrecy::zeroize::Zeroizing;
 

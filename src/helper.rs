@@ -17,7 +17,6 @@
 use crate::access::Intent;
 use crate::auth_file;
 use crate::cli::HelperAction;
-use crate::commands;
 use crate::config::{self, Config};
 use crate::error::{Exit, Failure, Result};
 use crate::names::Registry;
@@ -138,7 +137,7 @@ fn store(config: &Config, input: &str) -> Result<Zeroizing<String>, String> {
         }
         _ => Err(format!(
             "ci-registry-login stores nothing: it answers from the job's variables when asked, and they give {} another credential; to store this one, remove the credHelpers entry for it from the docker config",
-            crate::output::sanitize(server, 100)
+            crate::text::sanitize(server, 100)
         )),
     }
 }
@@ -173,7 +172,7 @@ fn credential_for(config: &Config, server_url: &str) -> Result<Option<(String, S
         &[Intent::Push, Intent::Pull]
     };
     for &intent in intents {
-        let plan = commands::offline_plan(config, &target, intent).map_err(|e| e.message)?;
+        let plan = crate::pipeline::offline_plan(config, &target, intent).map_err(|e| e.message)?;
         if let Some(chosen) = plan.chosen() {
             let c = &chosen.candidate;
             return Ok(Some((c.username.clone(), c.secret.clone())));

@@ -50,7 +50,7 @@ pub fn job_folder(vars: &Vars, temp: &Path) -> Result<PathBuf, IsolationError> {
     if !id_ok {
         return Err(IsolationError::BadJobId {
             name: vars.describe("CI_JOB_ID"),
-            value: crate::output::sanitize(id, 80),
+            value: crate::text::sanitize(id, 80),
         });
     }
     let base = match vars.setting("CI_BUILDS_DIR")? {
@@ -58,7 +58,7 @@ pub fn job_folder(vars: &Vars, temp: &Path) -> Result<PathBuf, IsolationError> {
             if !dir.starts_with('/') || dir.chars().any(char::is_control) {
                 return Err(IsolationError::BadBuildsDir {
                     name: vars.describe("CI_BUILDS_DIR"),
-                    value: crate::output::sanitize(dir, 200),
+                    value: crate::text::sanitize(dir, 200),
                 });
             }
             PathBuf::from(dir)
@@ -156,7 +156,7 @@ pub fn export_lines(folder: &Path) -> String {
 /// job's secrets), and only a regular file of this user, of a sane size, is read.
 pub fn write_env_file(file: &Path, folder: &Path) -> Result<(), IsolationError> {
     let refused = |problem: safe_fs::Problem| IsolationError::EnvFile {
-        path: crate::output::sanitize(&file.to_string_lossy(), 200),
+        path: crate::text::sanitize(&file.to_string_lossy(), 200),
         problem: problem.describe(),
     };
     let (dir_path, name) =

@@ -73,7 +73,7 @@ impl Claims {
     pub fn unknown_actions(&self, repository: &str) -> Vec<String> {
         self.entries_for(repository)
             .filter(|s| Action::parse(s).is_none())
-            .map(|s| crate::output::sanitize(s, 40))
+            .map(|s| crate::text::sanitize(s, 40))
             .collect()
     }
 

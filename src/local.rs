@@ -5,7 +5,9 @@
 
 use crate::access::Kind;
 use crate::auth_file;
-use crate::candidates::{ACCESS_TOKEN_USER, Binding, Candidate, Context, Mode, kind_of_secret};
+use crate::candidates::{
+    ACCESS_TOKEN_USER, Binding, Candidate, Context, DOCKER_CONFIG_SOURCE, Mode, kind_of_secret,
+};
 use crate::error::Failure;
 use crate::git_remote::{self, Remote};
 use crate::names::Registry;
@@ -19,8 +21,6 @@ use std::path::{Path, PathBuf};
 
 /// The source of the GitLab CLI's token.
 pub const GLAB_SOURCE: &str = "glab";
-/// The source of a credential found in the docker config; it ranks after every other.
-pub const DOCKER_CONFIG_SOURCE: &str = "docker-config";
 
 /// In local modes, adds the variables gitlab-ci-local would give a job from
 /// `$HOME/.gitlab-ci-local/variables.yml`: `global`, then the `group` and `project`

@@ -93,7 +93,7 @@ impl std::io::Write for LogLine {
     fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
         let text = String::from_utf8_lossy(buf);
         let body = text.strip_suffix('\n').unwrap_or(&text);
-        ci_registry_login::output::say(&ci_registry_login::output::one_line(body));
+        ci_registry_login::output::say(&ci_registry_login::text::one_line(body));
         Ok(buf.len())
     }
 

@@ -57,7 +57,7 @@ pub enum NameError {
 
 /// A piece of hostile input as a message quotes it: never a 128 KiB line in a job log.
 fn shown(part: &str) -> String {
-    crate::output::sanitize(part, 80)
+    crate::text::sanitize(part, 80)
 }
 
 impl Registry {

@@ -4,6 +4,7 @@
 use crate::access::join_actions;
 use crate::error::Failure;
 use crate::selection::{Assessed, Plan};
+use crate::text::{duration, one_line, rfc3339, sanitize};
 use serde_json::{Value, json};
 use std::io::Write;
 
@@ -67,78 +68,6 @@ pub fn print_failure(failure: &Failure) {
 pub fn say(line: &str) {
     let mut err = std::io::stderr().lock();
     let _ = writeln!(err, "{line}");
-}
-
-/// A message as one physical line: any line break or control character inside it (a
-/// server's text quoted in it) is escaped, so nothing can forge a log line, a GitLab
-/// section marker or a terminal escape.
-pub fn one_line(text: &str) -> std::borrow::Cow<'_, str> {
-    if text.chars().any(char::is_control) {
-        std::borrow::Cow::Owned(escape_controls(text.chars()))
-    } else {
-        std::borrow::Cow::Borrowed(text)
-    }
-}
-
-fn escape_controls(chars: impl Iterator<Item = char>) -> String {
-    chars
-        .map(|c| {
-            if c.is_control() {
-                c.escape_default().to_string()
-            } else {
-                c.to_string()
-            }
-        })
-        .collect()
-}
-
-/// Makes text from a server, a tool or a file safe to print: control characters, line
-/// breaks among them, are escaped (`\n`, `\u{1b}`: no forged lines and no terminal
-/// escapes from a hostile server), long text is cut.
-pub fn sanitize(text: &str, max_chars: usize) -> String {
-    let mut out = escape_controls(text.chars().take(max_chars));
-    if text.chars().count() > max_chars {
-        out.push('…');
-    }
-    out
-}
-
-/// `300` -> `5m`, `90` -> `1m30s`, `3600` -> `1h`.
-pub fn duration(secs: u64) -> String {
-    let (h, m, s) = (secs / 3600, secs % 3600 / 60, secs % 60);
-    let mut out = String::new();
-    if h > 0 {
-        out.push_str(&format!("{h}h"));
-    }
-    if m > 0 {
-        out.push_str(&format!("{m}m"));
-    }
-    if s > 0 || out.is_empty() {
-        out.push_str(&format!("{s}s"));
-    }
-    out
-}
-
-/// Unix seconds as RFC 3339 UTC (`2026-11-24T21:53:57Z`).
-pub fn rfc3339(unix: u64) -> String {
-    let days = (unix / 86_400) as i64;
-    let secs = unix % 86_400;
-    // Howard Hinnant's civil-from-days.
-    let z = days + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z - era * 146_097;
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let day = doy - (153 * mp + 2) / 5 + 1;
-    let month = if mp < 10 { mp + 3 } else { mp - 9 };
-    let year = yoe + era * 400 + i64::from(month <= 2);
-    format!(
-        "{year:04}-{month:02}-{day:02}T{:02}:{:02}:{:02}Z",
-        secs / 3600,
-        secs % 3600 / 60,
-        secs % 60
-    )
 }
 
 /// The plan object shared by `plan`, `check` and `login --format json`.
@@ -341,29 +270,5 @@ mod tests {
         let text = table(&rows);
         assert_eq!(text.lines().count(), 2);
         assert!(text.lines().all(|l| l.chars().count() < 100), "{text}");
-    }
-
-    #[test]
-    fn durations_read_naturally() {
-        assert_eq!(duration(300), "5m");
-        assert_eq!(duration(90), "1m30s");
-        assert_eq!(duration(3600), "1h");
-        assert_eq!(duration(0), "0s");
-    }
-
-    #[test]
-    fn rfc3339_dates() {
-        assert_eq!(rfc3339(0), "1970-01-01T00:00:00Z");
-        assert_eq!(rfc3339(1_663_134_492), "2022-09-14T05:48:12Z");
-        assert_eq!(rfc3339(1_709_208_000), "2024-02-29T12:00:00Z");
-    }
-
-    #[test]
-    fn sanitize_strips_terminal_escapes() {
-        assert_eq!(sanitize("a\x1b[31mb\tc", 100), "a\\u{1b}[31mb\\tc");
-        assert_eq!(sanitize("pull\nCI_REGISTRY=x", 100), "pull\\nCI_REGISTRY=x");
-        assert_eq!(one_line("a\r\nb"), "a\\r\\nb");
-        assert_eq!(one_line("plain"), "plain");
-        assert_eq!(sanitize("abcdef", 3), "abc…");
     }
 }

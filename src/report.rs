@@ -17,9 +17,9 @@
 //! written under these names and the n-th (in command-line order) with `_n` appended,
 //! e.g. `CI_REGISTRY_LOGIN_KIND_2`; a registry whose login failed writes nothing.
 
-use crate::output::rfc3339;
 use crate::safe_fs;
 use crate::selection::Plan;
+use crate::text::rfc3339;
 use std::path::{Path, PathBuf};
 
 const PREFIX: &str = "CI_REGISTRY_LOGIN_";
@@ -111,7 +111,7 @@ impl Report {
     /// A symbolic link there is refused, never followed (and never written through).
     pub fn write(&self, path: &Path) -> Result<(), ReportError> {
         check_path(path)?;
-        let shown = || crate::output::sanitize(&path.to_string_lossy(), 200);
+        let shown = || crate::text::sanitize(&path.to_string_lossy(), 200);
         let write = |source| ReportError::Write {
             path: shown(),
             source,
@@ -142,7 +142,7 @@ fn not_a_file(mode: u32) -> Option<safe_fs::Problem> {
 
 fn unusable(path: &Path, problem: &str) -> ReportError {
     ReportError::Unusable {
-        path: crate::output::sanitize(&path.to_string_lossy(), 200),
+        path: crate::text::sanitize(&path.to_string_lossy(), 200),
         problem: problem.into(),
     }
 }

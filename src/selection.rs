@@ -5,7 +5,7 @@ use crate::access::{self, Intent, Kind, Scope};
 use crate::candidates::{Candidate, Mode};
 use crate::error::Exit;
 use crate::names::{Registry, Repository};
-use crate::verify::{Outcome, Verification};
+use crate::verdict::{Outcome, Verification};
 
 #[derive(Debug)]
 pub struct Assessed {
@@ -42,7 +42,7 @@ impl Plan {
         use_kind: Option<Kind>,
     ) -> Plan {
         // A login found in the docker config is a last resort, whatever its kind.
-        candidates.sort_by_key(|c| (c.source == crate::local::DOCKER_CONFIG_SOURCE, c.kind));
+        candidates.sort_by_key(|c| (c.source == crate::candidates::DOCKER_CONFIG_SOURCE, c.kind));
         let mut assessed: Vec<Assessed> = Vec::with_capacity(candidates.len());
         for candidate in candidates {
             let same_as = assessed.iter().position(|a| {
@@ -175,7 +175,7 @@ impl Plan {
         if let Some(secs) = a.live.as_ref().and_then(|l| l.lifetime_seconds) {
             line.push_str(&format!(
                 "; registry tokens live {}",
-                crate::output::duration(secs)
+                crate::text::duration(secs)
             ));
         }
         line.push_str(&format!("; {}", c.kind.merit()));

@@ -96,7 +96,7 @@ impl Vars {
     fn add_file(&mut self, path: &Path) -> Result<(), FileError> {
         if let Some(problem) = crate::user_path::problem(path) {
             return Err(FileError::Path {
-                path: crate::output::sanitize(&path.to_string_lossy(), 80),
+                path: crate::text::sanitize(&path.to_string_lossy(), 80),
                 problem,
             });
         }
@@ -257,7 +257,7 @@ pub fn parse_variables_file(text: &str) -> Result<Vec<(String, FileVariable)>, S
     if let Some((name, _)) = parsed.iter().find(|(name, _)| !is_variable_name(name)) {
         return Err(format!(
             "'{}' is not a variable name",
-            crate::output::sanitize(&name.escape_debug().to_string(), 80)
+            crate::text::sanitize(&name.escape_debug().to_string(), 80)
         ));
     }
     Ok(parsed)

@@ -3,8 +3,8 @@
 //! passed through with what it means.
 
 use super::{Engine, EngineError, LoginRequest, RunPolicy, Stored};
-use crate::output::sanitize;
 use crate::secret::Secret;
+use crate::text::sanitize;
 use std::ffi::OsString;
 use std::io::{Read, Write};
 use std::path::PathBuf;
@@ -246,7 +246,7 @@ impl CommandEngine {
                     format!(
                         "{} did not finish within {} (--retry-timeout) and was stopped",
                         self.program.display(),
-                        crate::output::duration(limit.as_secs())
+                        crate::text::duration(limit.as_secs())
                     ),
                 )
             })?;

@@ -1,5 +1,6 @@
 //! Engines store a credential where a builder will find it. Each is a small adapter
-//! behind [`Engine`]; adding one is one file and one line in [`EngineChoice`].
+//! behind [`Engine`]; adding one is one file, a variant of [`EngineChoice`] and its row
+//! in [`ENGINES`], from which `--engine`'s names, parsing and `auto` all derive.
 
 mod buildah;
 mod command;
@@ -115,35 +116,87 @@ pub enum EngineChoice {
     AuthFile,
 }
 
+/// Makes a program engine; `None` for `auto` and the auth file, which are no program.
+type Tool = fn(&Paths, &RunPolicy) -> Result<CommandEngine, EngineError>;
+
+/// One engine: its `--engine` name, how to make it, and whether `auto` looks for it on
+/// PATH (in table order: the builders a job may log in for).
+pub struct Row {
+    pub choice: EngineChoice,
+    pub name: &'static str,
+    tool: Option<Tool>,
+    pub auto: bool,
+}
+
+/// Every engine, in `--engine`'s order.
+pub const ENGINES: [Row; 7] = [
+    Row {
+        choice: EngineChoice::Auto,
+        name: "auto",
+        tool: None,
+        auto: false,
+    },
+    Row {
+        choice: EngineChoice::Docker,
+        name: "docker",
+        tool: Some(docker::docker),
+        auto: true,
+    },
+    Row {
+        choice: EngineChoice::Podman,
+        name: "podman",
+        tool: Some(podman::podman),
+        auto: true,
+    },
+    Row {
+        choice: EngineChoice::Buildah,
+        name: "buildah",
+        tool: Some(buildah::buildah),
+        auto: true,
+    },
+    Row {
+        choice: EngineChoice::Nerdctl,
+        name: "nerdctl",
+        tool: Some(nerdctl::nerdctl),
+        auto: true,
+    },
+    Row {
+        choice: EngineChoice::Skopeo,
+        name: "skopeo",
+        tool: Some(skopeo::skopeo),
+        auto: false,
+    },
+    Row {
+        choice: EngineChoice::AuthFile,
+        name: "auth-file",
+        tool: None,
+        auto: false,
+    },
+];
+
 impl EngineChoice {
-    pub const NAMES: [&'static str; 7] = [
-        "auto",
-        "docker",
-        "podman",
-        "buildah",
-        "nerdctl",
-        "skopeo",
-        "auth-file",
-    ];
-    /// What `auto` looks for on PATH, in order: the builders a job may log in for.
-    const AUTO: [EngineChoice; 4] = [
-        EngineChoice::Docker,
-        EngineChoice::Podman,
-        EngineChoice::Buildah,
-        EngineChoice::Nerdctl,
-    ];
+    pub const NAMES: [&'static str; ENGINES.len()] = {
+        let mut names = [""; ENGINES.len()];
+        let mut i = 0;
+        while i < ENGINES.len() {
+            names[i] = ENGINES[i].name;
+            i += 1;
+        }
+        names
+    };
 
     pub fn parse(s: &str) -> Option<EngineChoice> {
-        let all = [
-            EngineChoice::Auto,
-            EngineChoice::Docker,
-            EngineChoice::Podman,
-            EngineChoice::Buildah,
-            EngineChoice::Nerdctl,
-            EngineChoice::Skopeo,
-            EngineChoice::AuthFile,
-        ];
-        Self::NAMES.iter().position(|n| *n == s).map(|i| all[i])
+        ENGINES
+            .iter()
+            .find(|row| row.name == s)
+            .map(|row| row.choice)
+    }
+
+    fn row(self) -> &'static Row {
+        ENGINES
+            .iter()
+            .find(|row| row.choice == self)
+            .expect("every choice has a row in ENGINES")
     }
 }
 
@@ -172,15 +225,9 @@ pub fn select(
     paths: &Paths,
     policy: &RunPolicy,
 ) -> Result<Box<dyn Engine>, EngineError> {
-    let tool = |choice| -> Result<CommandEngine, EngineError> {
-        match choice {
-            EngineChoice::Docker => docker::docker(paths, policy),
-            EngineChoice::Podman => podman::podman(paths, policy),
-            EngineChoice::Buildah => buildah::buildah(paths, policy),
-            EngineChoice::Nerdctl => nerdctl::nerdctl(paths, policy),
-            EngineChoice::Skopeo => skopeo::skopeo(paths, policy),
-            EngineChoice::Auto | EngineChoice::AuthFile => unreachable!("not a program"),
-        }
+    let tool = |row: &Row| -> Result<CommandEngine, EngineError> {
+        let make = row.tool.expect("not a program");
+        make(paths, policy)
     };
     let auth_file = || -> Result<Box<dyn Engine>, EngineError> {
         match &paths.auth_file {
@@ -199,8 +246,8 @@ pub fn select(
     match choice {
         EngineChoice::AuthFile => auth_file(),
         EngineChoice::Auto => {
-            for candidate in EngineChoice::AUTO {
-                match tool(candidate) {
+            for row in ENGINES.iter().filter(|row| row.auto) {
+                match tool(row) {
                     Ok(engine) => return Ok(Box::new(engine)),
                     Err(EngineError::Missing { .. }) => continue,
                     Err(e) => return Err(e),
@@ -208,6 +255,40 @@ pub fn select(
             }
             auth_file()
         }
-        program => Ok(Box::new(tool(program)?)),
+        program => Ok(Box::new(tool(program.row())?)),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_name_parses_to_its_own_engine() {
+        for row in &ENGINES {
+            assert_eq!(
+                EngineChoice::parse(row.name),
+                Some(row.choice),
+                "{}",
+                row.name
+            );
+            assert_eq!(row.choice.row().name, row.name);
+        }
+        assert_eq!(
+            EngineChoice::NAMES.map(|n| EngineChoice::parse(n).unwrap().row().name),
+            EngineChoice::NAMES
+        );
+        assert_eq!(EngineChoice::parse("Docker"), None);
+    }
+
+    #[test]
+    fn only_auto_and_the_auth_file_are_no_program() {
+        for row in &ENGINES {
+            let program = !matches!(row.choice, EngineChoice::Auto | EngineChoice::AuthFile);
+            assert_eq!(row.tool.is_some(), program, "{}", row.name);
+            assert!(!row.auto || program, "{}", row.name);
+        }
+        let auto: Vec<&str> = ENGINES.iter().filter(|r| r.auto).map(|r| r.name).collect();
+        assert_eq!(auto, ["docker", "podman", "buildah", "nerdctl"]);
     }
 }
