@@ -151,7 +151,7 @@ impl Config {
             Ok(Some(v)) if crate::gitlab_log::Sections::parse(v).is_none() => {
                 warnings.push(format!(
                     "{sections} is '{}'; it takes always, never or auto: auto is used",
-                    crate::output::sanitize(v, 40)
+                    crate::text::sanitize(v, 40)
                 ))
             }
             Err(_) => warnings.push(format!("{sections} is not valid text; auto is used")),

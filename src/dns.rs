@@ -130,7 +130,7 @@ fn lookup_failure(e: &hickory_resolver::net::NetError) -> String {
     } else if matches!(e, hickory_resolver::net::NetError::NoConnections) {
         "no nameserver could be reached".into()
     } else {
-        crate::output::sanitize(&e.to_string(), 200)
+        crate::text::sanitize(&e.to_string(), 200)
     }
 }
 
