@@ -5,7 +5,8 @@ use crate::access::Intent;
 use crate::candidates::Mode;
 use crate::cli::{Command, HelperAction};
 use crate::config::{Config, Target};
-use crate::engines::{self, Engine, EngineError, LoginRequest, Started, Stored};
+use crate::diagnose::{engine_failure, nothing_usable};
+use crate::engines::{self, Engine, LoginRequest, Started, Stored};
 use crate::error::{Exit, Failure, Result};
 use crate::gitlab_log;
 use crate::helper;
@@ -358,42 +359,6 @@ fn login_request<'a>(
     }
 }
 
-/// The error when no candidate can serve the intent, with each one's reason.
-fn nothing_usable(plan: &Plan) -> Failure {
-    let mut message = plan.explain();
-    if plan.candidates.is_empty() {
-        message.push_str(": no credentials found");
-        if plan.mode.is_local() {
-            message.push_str(&format!(" ({})", plan.mode.describe()));
-            return Failure::new(Exit::NoCredential, message).with_hint(
-                "there is no job token here: set REGISTRY_USER and REGISTRY_PASSWORD (e.g. in .gitlab-ci-local-variables.yml or ~/.gitlab-ci-local/variables.yml), log in with glab auth login, or docker login once",
-            );
-        }
-        return Failure::new(Exit::NoCredential, message).with_hint(
-            "in a GitLab job CI_REGISTRY_USER/CI_REGISTRY_PASSWORD or CI_JOB_TOKEN are set for you; elsewhere set REGISTRY_USER and REGISTRY_PASSWORD (or name the secret's variable with --password-env)",
-        );
-    }
-    // A network failure is said once, as what it is: no credential was judged.
-    if plan.failure_exit() == Exit::Unreachable
-        && let Some(detail) = plan
-            .candidates
-            .iter()
-            .find_map(|a| a.live.as_ref().map(|l| &l.detail))
-    {
-        return Failure::new(
-            Exit::Unreachable,
-            format!("cannot reach {}: {detail}", plan.registry),
-        );
-    }
-    for a in &plan.candidates {
-        message.push_str(&format!(
-            "\n  {} ({}): {}",
-            a.candidate.kind, a.candidate.source, a.reason
-        ));
-    }
-    Failure::new(plan.failure_exit(), message)
-}
-
 fn logged_in_line(plan: &Plan, target: &Target, stored: &Stored) -> String {
     let mut line = format!(
         "logged in to {}; {}",
@@ -423,30 +388,6 @@ fn logged_in_line(plan: &Plan, target: &Target, stored: &Stored) -> String {
         line.push_str(&format!("; run detected as {}", plan.mode.describe()));
     }
     line
-}
-
-fn engine_failure(e: EngineError) -> Failure {
-    use crate::auth_file::AuthFileError as F;
-    let exit = match &e {
-        EngineError::Refused { .. } => Exit::Rejected,
-        EngineError::Unreachable { .. } => Exit::Unreachable,
-        EngineError::NoFile(_)
-        | EngineError::File(
-            F::Invalid { .. }
-            | F::NotAnObject { .. }
-            | F::IsDirectory { .. }
-            | F::ReadOnly { .. }
-            | F::Refused { .. },
-        ) => Exit::Usage,
-        EngineError::Missing { .. } | EngineError::Failed { .. } | EngineError::File(_) => {
-            Exit::Engine
-        }
-    };
-    let failure = Failure::new(exit, e.to_string());
-    match e {
-        EngineError::Missing { .. } => failure.with_hint("install it, choose another with --engine, or use --engine auth-file to write the docker config directly"),
-        _ => failure,
-    }
 }
 
 /// Creates the isolated job folder before anything is stored in it.

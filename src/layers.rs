@@ -29,6 +29,7 @@ pub const LAYERS: &[(&str, usize)] = &[
     ("handshake", 3),
     ("gitlab_api", 3),
     ("verify", 3),
+    ("diagnose", 3),
     ("safe_fs", 3),
     ("auth_file", 3),
     ("isolation", 3),

@@ -11,6 +11,7 @@ pub mod challenge;
 pub mod cli;
 pub mod commands;
 pub mod config;
+pub mod diagnose;
 pub mod dns;
 pub mod engines;
 pub mod error;

@@ -1,7 +1,9 @@
 //! A live check's verdict on one candidate, as data: what `verify` finds, what
 //! `selection` ranks by and `report`/`output` show. No network here.
 
-use crate::access::Action;
+use crate::access::{Action, Intent};
+use crate::candidates::Mode;
+use crate::names::{Registry, Repository};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Outcome {
@@ -66,4 +68,18 @@ impl Verification {
             ..Verification::new(Outcome::Granted, "same credential as a verified candidate")
         }
     }
+}
+
+/// What every verification needs to know about the run.
+#[derive(Debug, Clone)]
+pub struct Target {
+    pub registry: Registry,
+    pub repository: Option<Repository>,
+    pub intent: Intent,
+    pub mode: Mode,
+    /// The job's own project (`CI_PROJECT_PATH`, lower case), when known.
+    pub own_project: Option<String>,
+    /// GitLab's API (`CI_API_V4_URL` or `--gitlab-url`), for access-token introspection.
+    pub api_url: Option<String>,
+    pub insecure: bool,
 }

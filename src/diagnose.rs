@@ -1,0 +1,527 @@
+//! Diagnosis: from a typed outcome to the message, the hint and the exit code a user
+//! acts on. Pure: no I/O, so every message the product prints for a failed login or
+//! check is unit-tested here, table by table; the end-to-end tests prove the same
+//! messages against the emulator.
+
+use crate::access::{self, Action, Kind, Scope};
+use crate::candidates::{Candidate, JOB_TOKEN_USER, Mode};
+use crate::engines::EngineError;
+use crate::error::{Exit, Failure};
+use crate::gitlab_api;
+use crate::handshake::TokenReply;
+use crate::names::Repository;
+use crate::selection::Plan;
+use crate::verdict::{Outcome, Target, Verification};
+
+/// Whether the credential demonstrably has registry access, so that a 403 "access
+/// forbidden" can only mean the Authorization header was lost on the way.
+fn known_registry_access(
+    c: &Candidate,
+    target: &Target,
+    api: Option<&gitlab_api::TokenInfo>,
+) -> bool {
+    let running_job_token = target.mode == Mode::GitLabCi
+        && matches!(c.kind, Kind::RegistryUser | Kind::JobToken)
+        && c.username == JOB_TOKEN_USER;
+    let api_says_so = api.is_some_and(|i| !Scope::from_token_scopes(&i.scopes).is_empty());
+    running_job_token || api_says_so
+}
+
+pub fn judge(
+    reply: TokenReply,
+    c: &Candidate,
+    target: &Target,
+    realm: &str,
+    api: Option<&gitlab_api::TokenInfo>,
+) -> Verification {
+    match reply {
+        TokenReply::Granted(claims) => {
+            let Some(repository) = &target.repository else {
+                let mut v = Verification::new(
+                    Outcome::Accepted,
+                    "GitLab accepted the credential; without --repository what it may do is unknown",
+                );
+                v.lifetime_seconds = claims.lifetime_seconds();
+                v.expires_at = claims.expires_at();
+                v.auth_type = claims.auth_type;
+                return v;
+            };
+            let granted = claims.granted(repository.as_str());
+            let unknown = claims.unknown_actions(repository.as_str());
+            let warnings = if unknown.is_empty() {
+                Vec::new()
+            } else {
+                vec![format!(
+                    "the token service at {realm} granted {} on {repository}, which are no registry actions (pull, push, delete, *): dropped; the token service is broken or hostile",
+                    unknown.join(", ")
+                )]
+            };
+            let needed = target.intent.actions();
+            let detail = if access::covers(&granted, needed) {
+                format!("granted {}", access::join_actions(&granted))
+            } else {
+                too_little(c, target, repository, &granted)
+            };
+            Verification {
+                outcome: Outcome::Granted,
+                lifetime_seconds: claims.lifetime_seconds(),
+                expires_at: claims.expires_at(),
+                auth_type: claims.auth_type,
+                granted: Some(granted),
+                warnings,
+                ..Verification::new(Outcome::Granted, detail)
+            }
+        }
+        TokenReply::Unauthorized(message) => {
+            Verification::new(Outcome::Rejected, unauthorized(c, &message))
+        }
+        TokenReply::Forbidden(message) => {
+            Verification::new(Outcome::Rejected, forbidden(c, target, &message, api))
+        }
+        TokenReply::Redirected(location) => Verification::new(
+            Outcome::Rejected,
+            format!(
+                "the token endpoint {realm} redirected to {location}; no credentials were sent there. A redirect drops the Authorization header, which GitLab answers with 'access forbidden': point the registry's token realm at the final URL (a realm written as http:// in front of an https-only GitLab does this, as can a proxy)"
+            ),
+        ),
+        TokenReply::Broken(message) => Verification::new(Outcome::Unreachable, message),
+        TokenReply::Net(e) => Verification::unreachable(&e, e.hint()),
+    }
+}
+
+fn unauthorized(c: &Candidate, message: &str) -> String {
+    let why = match c.kind {
+        Kind::Password => {
+            "GitLab refused the password. A user with two-factor authentication can never log in with a password: use a personal, project or group access token with read_registry (and write_registry to push)".to_string()
+        }
+        Kind::RegistryUser | Kind::JobToken => format!(
+            "GitLab refused the job token: it works only while its job runs (a finished or retried job's token is dead) and only with the user {JOB_TOKEN_USER}"
+        ),
+        Kind::DeployToken => {
+            "GitLab refused the deploy token: the user name must be the token's own (gitlab+deploy-token-N), and the token must not be revoked or expired".to_string()
+        }
+        Kind::AccessToken => "GitLab refused the access token: it is wrong, expired or revoked".to_string(),
+    };
+    format!("{why} (GitLab said: {})", first_sentence(message))
+}
+
+fn forbidden(
+    c: &Candidate,
+    target: &Target,
+    message: &str,
+    api: Option<&gitlab_api::TokenInfo>,
+) -> String {
+    let lower = message.to_ascii_lowercase();
+    if lower.contains("too many failed") || lower.contains("too many distinct") {
+        return format!(
+            "GitLab has banned this address after repeated failed logins ({message}); it lifts the ban after a while (an hour by default) or an administrator can"
+        );
+    }
+    if lower.contains("protected repository path") {
+        return format!(
+            "the repository path is protected for pushes ({message}): a user with a higher role, or a change to the protection rule, is needed"
+        );
+    }
+    if !lower.contains("access forbidden") {
+        return format!("GitLab refused: {message}");
+    }
+    if known_registry_access(c, target, api) {
+        "GitLab answered 'access forbidden' to a credential that has registry access: the Authorization header is being lost on the way to /jwt/auth (a proxy in front of GitLab, or a redirect); check the proxy and the registry's token realm".to_string()
+    } else {
+        "GitLab answered 'access forbidden': the credential has no registry scope at all (it needs read_registry, and write_registry to push), or a proxy in front of GitLab drops the Authorization header on the way to /jwt/auth".to_string()
+    }
+}
+
+/// Too few actions: name what is missing and what would grant it.
+fn too_little(
+    c: &Candidate,
+    target: &Target,
+    repository: &Repository,
+    granted: &[Action],
+) -> String {
+    let missing = access::missing(granted, target.intent.actions());
+    let scopes: Vec<&str> = missing
+        .iter()
+        .filter_map(Action::scope)
+        .map(Scope::as_str)
+        .collect();
+    let own = target.own_project.as_deref().is_none_or(|p| {
+        let r = repository.as_str();
+        r == p || r.starts_with(&format!("{p}/"))
+    });
+    let fix = match c.kind {
+        Kind::RegistryUser | Kind::JobToken if !own => format!(
+            "a job token never pushes to another project, and pulls from {repository} only when that project's CI/CD job token allowlist admits this project (and the job's user may read it)"
+        ),
+        Kind::RegistryUser | Kind::JobToken => {
+            "the job token should pull and push its own project; is the project's container registry enabled?".to_string()
+        }
+        Kind::DeployToken => format!("use a deploy token with {} on this project", scopes.join(" and ")),
+        Kind::AccessToken => format!(
+            "the token needs {} and its user at least the {} role on the project",
+            scopes.join(" and "),
+            if missing.contains(&Action::Push) { "Developer" } else { "Reporter" }
+        ),
+        Kind::Password => format!(
+            "the user needs at least the {} role on the project",
+            if missing.contains(&Action::Push) { "Developer" } else { "Reporter" }
+        ),
+    };
+    format!(
+        "granted {} on {repository}; {} needs {} ({}): {fix}",
+        access::join_actions(granted),
+        target.intent.as_str(),
+        access::join_actions(&missing),
+        scopes.join(", ")
+    )
+}
+
+/// GitLab's 401 message carries a long help URL; the first sentence is enough.
+fn first_sentence(message: &str) -> &str {
+    message.split(". ").next().unwrap_or(message)
+}
+
+/// The error when no candidate can serve the intent, with each one's reason.
+pub fn nothing_usable(plan: &Plan) -> Failure {
+    let mut message = plan.explain();
+    if plan.candidates.is_empty() {
+        message.push_str(": no credentials found");
+        if plan.mode.is_local() {
+            message.push_str(&format!(" ({})", plan.mode.describe()));
+            return Failure::new(Exit::NoCredential, message).with_hint(
+                "there is no job token here: set REGISTRY_USER and REGISTRY_PASSWORD (e.g. in .gitlab-ci-local-variables.yml or ~/.gitlab-ci-local/variables.yml), log in with glab auth login, or docker login once",
+            );
+        }
+        return Failure::new(Exit::NoCredential, message).with_hint(
+            "in a GitLab job CI_REGISTRY_USER/CI_REGISTRY_PASSWORD or CI_JOB_TOKEN are set for you; elsewhere set REGISTRY_USER and REGISTRY_PASSWORD (or name the secret's variable with --password-env)",
+        );
+    }
+    // A network failure is said once, as what it is: no credential was judged.
+    if plan.failure_exit() == Exit::Unreachable
+        && let Some(detail) = plan
+            .candidates
+            .iter()
+            .find_map(|a| a.live.as_ref().map(|l| &l.detail))
+    {
+        return Failure::new(
+            Exit::Unreachable,
+            format!("cannot reach {}: {detail}", plan.registry),
+        );
+    }
+    for a in &plan.candidates {
+        message.push_str(&format!(
+            "\n  {} ({}): {}",
+            a.candidate.kind, a.candidate.source, a.reason
+        ));
+    }
+    Failure::new(plan.failure_exit(), message)
+}
+
+pub fn engine_failure(e: EngineError) -> Failure {
+    use crate::auth_file::AuthFileError as F;
+    let exit = match &e {
+        EngineError::Refused { .. } => Exit::Rejected,
+        EngineError::Unreachable { .. } => Exit::Unreachable,
+        EngineError::NoFile(_)
+        | EngineError::File(
+            F::Invalid { .. }
+            | F::NotAnObject { .. }
+            | F::IsDirectory { .. }
+            | F::ReadOnly { .. }
+            | F::Refused { .. },
+        ) => Exit::Usage,
+        EngineError::Missing { .. } | EngineError::Failed { .. } | EngineError::File(_) => {
+            Exit::Engine
+        }
+    };
+    let failure = Failure::new(exit, e.to_string());
+    match e {
+        EngineError::Missing { .. } => failure.with_hint("install it, choose another with --engine, or use --engine auth-file to write the docker config directly"),
+        _ => failure,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::access::Intent;
+    use crate::candidates::Binding;
+    use crate::jwt::Claims;
+    use crate::names::Registry;
+    use crate::secret::Secret;
+
+    fn registry() -> Registry {
+        Registry::parse("registry.example.com").unwrap()
+    }
+
+    fn candidate(kind: Kind, source: &str, username: &str) -> Candidate {
+        Candidate {
+            kind,
+            source: source.into(),
+            username: username.into(),
+            secret: Secret::new("s3cret-diagnose"),
+            binding: Binding::to(vec![registry()], "the job's registry"),
+            scopes: None,
+            problem: None,
+            notes: Vec::new(),
+        }
+    }
+
+    fn target(intent: Intent) -> Target {
+        Target {
+            registry: registry(),
+            repository: Some(Repository::parse("group/app", None).unwrap()),
+            intent,
+            mode: Mode::GitLabCi,
+            own_project: Some("group/app".into()),
+            api_url: None,
+            insecure: false,
+        }
+    }
+
+    fn granted(actions: &[&str]) -> TokenReply {
+        let payload = serde_json::json!({
+            "access": [{"type": "repository", "name": "group/app", "actions": actions}],
+            "iat": 1000, "exp": 1300,
+        });
+        TokenReply::Granted(serde_json::from_value::<Claims>(payload).unwrap())
+    }
+
+    /// Every token-service answer, per credential kind: the outcome and what the
+    /// message must say (the cause and the fix).
+    #[test]
+    fn token_replies_become_verdicts() {
+        let job = candidate(Kind::RegistryUser, "CI_REGISTRY_USER", JOB_TOKEN_USER);
+        let password = candidate(Kind::Password, "REGISTRY_PASSWORD", "alice");
+        let deploy = candidate(Kind::DeployToken, "CI_DEPLOY_USER", "gitlab+deploy-token-1");
+        let pat = candidate(Kind::AccessToken, "REGISTRY_PASSWORD", "alice");
+        let net = crate::http::NetError {
+            url: "https://registry.example.com/jwt/auth".into(),
+            kind: crate::http::NetErrorKind::Timeout,
+            reason: "did not answer in time".into(),
+        };
+        let rows: Vec<(&Candidate, TokenReply, Intent, Outcome, &[&str])> = vec![
+            (
+                &job,
+                granted(&["pull", "push"]),
+                Intent::Push,
+                Outcome::Granted,
+                &["granted pull,push"],
+            ),
+            (
+                &pat,
+                granted(&["pull"]),
+                Intent::Push,
+                Outcome::Granted,
+                &["push needs push", "write_registry", "Developer"],
+            ),
+            (
+                &job,
+                granted(&["pull"]),
+                Intent::Push,
+                Outcome::Granted,
+                &["container registry enabled"],
+            ),
+            (
+                &deploy,
+                granted(&["pull"]),
+                Intent::Push,
+                Outcome::Granted,
+                &["deploy token with write_registry"],
+            ),
+            (
+                &password,
+                TokenReply::Unauthorized(
+                    "HTTP Basic: Access denied. If a password was provided".into(),
+                ),
+                Intent::Pull,
+                Outcome::Rejected,
+                &[
+                    "two-factor",
+                    "access token",
+                    "GitLab said: HTTP Basic: Access denied",
+                ],
+            ),
+            (
+                &job,
+                TokenReply::Unauthorized("HTTP Basic: Access denied".into()),
+                Intent::Pull,
+                Outcome::Rejected,
+                &["works only while its job runs"],
+            ),
+            (
+                &deploy,
+                TokenReply::Unauthorized("denied".into()),
+                Intent::Pull,
+                Outcome::Rejected,
+                &["gitlab+deploy-token-N"],
+            ),
+            (
+                &pat,
+                TokenReply::Forbidden(
+                    "Too many failed authentication attempts from this IP".into(),
+                ),
+                Intent::Pull,
+                Outcome::Rejected,
+                &["banned this address"],
+            ),
+            (
+                &job,
+                TokenReply::Forbidden("access forbidden".into()),
+                Intent::Pull,
+                Outcome::Rejected,
+                &["Authorization header is being lost"],
+            ),
+            (
+                &pat,
+                TokenReply::Forbidden("access forbidden".into()),
+                Intent::Pull,
+                Outcome::Rejected,
+                &["no registry scope"],
+            ),
+            (
+                &job,
+                TokenReply::Forbidden("denied: protected repository path".into()),
+                Intent::Push,
+                Outcome::Rejected,
+                &["protected for pushes"],
+            ),
+            (
+                &job,
+                TokenReply::Redirected("https://elsewhere/jwt/auth".into()),
+                Intent::Pull,
+                Outcome::Rejected,
+                &["redirected", "no credentials were sent there"],
+            ),
+            (
+                &job,
+                TokenReply::Broken("answered with HTML".into()),
+                Intent::Pull,
+                Outcome::Unreachable,
+                &["answered with HTML"],
+            ),
+            (
+                &job,
+                TokenReply::Net(net),
+                Intent::Pull,
+                Outcome::Unreachable,
+                &["did not answer in time"],
+            ),
+        ];
+        for (c, reply, intent, outcome, says) in rows {
+            let shown = format!("{:?} {reply:?}", c.kind);
+            let v = judge(
+                reply,
+                c,
+                &target(intent),
+                "https://gitlab.example.com/jwt/auth",
+                None,
+            );
+            assert_eq!(v.outcome, outcome, "{shown}: {}", v.detail);
+            for needle in says {
+                assert!(
+                    v.detail.contains(needle),
+                    "{shown}: {needle:?} not in {}",
+                    v.detail
+                );
+            }
+            assert!(!v.detail.contains('\n'), "{shown}: one line: {}", v.detail);
+        }
+    }
+
+    /// A job token reaching another project's repository: the allowlist is the fix.
+    #[test]
+    fn another_projects_repository_names_the_allowlist() {
+        let job = candidate(Kind::JobToken, "CI_JOB_TOKEN", JOB_TOKEN_USER);
+        let mut other = target(Intent::Pull);
+        other.own_project = Some("group/other".into());
+        let v = judge(granted(&[]), &job, &other, "realm", None);
+        assert!(v.detail.contains("allowlist"), "{}", v.detail);
+    }
+
+    fn plan_with(candidates: Vec<Candidate>, live: Vec<(usize, Verification)>) -> Plan {
+        let mut plan = Plan::offline(
+            candidates,
+            registry(),
+            Some(Repository::parse("group/app", None).unwrap()),
+            Intent::Push,
+            Mode::GitLabCi,
+            None,
+        );
+        if !live.is_empty() {
+            plan.apply_live(live);
+        }
+        plan
+    }
+
+    /// Each exit code a failed login ends with, and its one-line cause.
+    #[test]
+    fn failures_carry_their_exit_code() {
+        let nothing = nothing_usable(&plan_with(Vec::new(), Vec::new()));
+        assert_eq!(nothing.exit, Exit::NoCredential);
+        assert!(nothing.message.contains("no credentials found"));
+        assert!(nothing.hint.unwrap().contains("REGISTRY_PASSWORD"));
+
+        let job = candidate(Kind::RegistryUser, "CI_REGISTRY_USER", JOB_TOKEN_USER);
+        let refused = Verification::new(Outcome::Rejected, "GitLab refused the job token");
+        let rejected = nothing_usable(&plan_with(vec![job.clone()], vec![(0, refused)]));
+        assert_eq!(rejected.exit, Exit::Rejected);
+        assert!(
+            rejected
+                .message
+                .contains("CI_REGISTRY_USER): GitLab refused"),
+            "{}",
+            rejected.message
+        );
+
+        let dns =
+            Verification::unreachable("cannot resolve 'registry.example.com': no such host", None);
+        let unreachable = nothing_usable(&plan_with(vec![job], vec![(0, dns)]));
+        assert_eq!(unreachable.exit, Exit::Unreachable);
+        assert_eq!(
+            unreachable.message,
+            "cannot reach registry.example.com: cannot resolve 'registry.example.com': no such host"
+        );
+
+        let engine_rows = [
+            (EngineError::NoFile("no HOME".into()), Exit::Usage),
+            (
+                EngineError::Missing {
+                    program: "docker".into(),
+                },
+                Exit::Engine,
+            ),
+            (
+                EngineError::Refused {
+                    engine: "docker",
+                    output: "denied".into(),
+                },
+                Exit::Rejected,
+            ),
+            (
+                EngineError::Unreachable {
+                    engine: "docker",
+                    output: "no route".into(),
+                },
+                Exit::Unreachable,
+            ),
+            (
+                EngineError::Failed {
+                    engine: "podman",
+                    output: "crashed".into(),
+                },
+                Exit::Engine,
+            ),
+        ];
+        for (error, exit) in engine_rows {
+            let shown = error.to_string();
+            let failure = engine_failure(error);
+            assert_eq!(failure.exit, exit, "{shown}");
+            assert!(!failure.message.contains('\n'), "{shown}");
+        }
+        let missing = engine_failure(EngineError::Missing {
+            program: "docker".into(),
+        });
+        assert!(missing.hint.unwrap().contains("--engine auth-file"));
+    }
+}
