@@ -1,6 +1,10 @@
 //! The command line, and nothing else: clap types stop here; `config` turns them into
 //! the run's immutable configuration.
 
+use crate::access::Kind;
+use crate::engines::EngineChoice;
+use crate::locations::AuthFormat;
+use crate::output::Format;
 use clap::{ArgAction, Args, Parser, Subcommand, ValueEnum};
 use std::path::PathBuf;
 use std::time::Duration;
@@ -96,9 +100,8 @@ pub struct Common {
     pub repository: Option<String>,
 
     /// Use only this kind of credential.
-    #[arg(long = "use", global = true, value_name = "KIND",
-          value_parser = ["registry-user", "job-token", "deploy-token", "access-token", "password"])]
-    pub use_kind: Option<String>,
+    #[arg(long = "use", global = true, value_name = "KIND", value_enum)]
+    pub use_kind: Option<Kind>,
 
     /// User name for the explicit credential [default: $REGISTRY_USER].
     #[arg(long, global = true, value_name = "NAME")]
@@ -122,9 +125,14 @@ pub struct Common {
 
     /// Where to store the credential: auto = the first of docker, podman, buildah and
     /// nerdctl found on PATH, else auth-file.
-    #[arg(long, global = true, value_name = "ENGINE", default_value = "auto",
-          value_parser = crate::engines::EngineChoice::NAMES)]
-    pub engine: String,
+    #[arg(
+        long,
+        global = true,
+        value_name = "ENGINE",
+        default_value = "auto",
+        value_enum
+    )]
+    pub engine: EngineChoice,
 
     /// Auth file to write: the auth-file engine writes it, podman/buildah/skopeo get it
     /// as --authfile, docker/nerdctl its folder as DOCKER_CONFIG (so it must be called
@@ -137,8 +145,8 @@ pub struct Common {
     /// ($REGISTRY_AUTH_FILE, else $XDG_RUNTIME_DIR/containers/auth.json) [default: docker's,
     /// or kaniko's /kaniko/.docker/config.json when that folder exists and DOCKER_CONFIG
     /// is unset].
-    #[arg(long, global = true, value_name = "FORMAT", value_parser = ["docker", "containers"])]
-    pub auth_format: Option<String>,
+    #[arg(long, global = true, value_name = "FORMAT", value_enum)]
+    pub auth_format: Option<AuthFormat>,
 
     /// Keep this job's credentials in a fresh private folder named after CI_JOB_ID (under
     /// $CI_BUILDS_DIR, else the temp folder) and print `export DOCKER_CONFIG=...` for
@@ -214,8 +222,14 @@ pub struct Common {
     pub min_token_lifetime: Duration,
 
     /// Output format.
-    #[arg(long, global = true, value_name = "FORMAT", default_value = "text", value_parser = ["text", "json"])]
-    pub format: String,
+    #[arg(
+        long,
+        global = true,
+        value_name = "FORMAT",
+        default_value = "text",
+        value_enum
+    )]
+    pub format: Format,
 
     /// Say nothing but errors.
     #[arg(short, long, global = true, conflicts_with = "verbose")]
@@ -338,3 +352,25 @@ mod tests {
         assert!(parse_duration("99999h").is_err());
     }
 }
+
+// The typed flags take their values from the domain's own tables: a new credential kind
+// or engine is a row there, and `--use`/`--engine` know it.
+macro_rules! value_enum_from_table {
+    ($type:ty, $all:expr, $name:expr) => {
+        impl clap::ValueEnum for $type {
+            fn value_variants<'a>() -> &'a [Self] {
+                &$all
+            }
+
+            fn to_possible_value(&self) -> Option<clap::builder::PossibleValue> {
+                let name: fn(&$type) -> &'static str = $name;
+                Some(clap::builder::PossibleValue::new(name(self)))
+            }
+        }
+    };
+}
+
+value_enum_from_table!(Kind, Kind::ALL, |k| k.as_str());
+value_enum_from_table!(EngineChoice, EngineChoice::ALL, |e| e.name());
+value_enum_from_table!(AuthFormat, AuthFormat::ALL, |f| f.as_str());
+value_enum_from_table!(Format, Format::ALL, |f| f.as_str());

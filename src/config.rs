@@ -8,9 +8,9 @@ use crate::engines::{EngineChoice, Paths, RunPolicy};
 use crate::error::{Failure, Result};
 use crate::http::{NetSettings, RetryPolicy};
 use crate::isolation;
-use crate::locations::{self, AuthFormat};
+use crate::locations::{self};
 use crate::names::{NameError, Registry, Repository, Scheme};
-use crate::output::{Format, Printer};
+use crate::output::Printer;
 use crate::secret::Secret;
 use crate::tls::ExtraCa;
 use crate::vars::{VarError, Vars, is_variable_name};
@@ -131,10 +131,7 @@ impl Config {
             &vars,
             &locations::Asked {
                 auth_file: c.auth_file.as_deref(),
-                auth_format: c
-                    .auth_format
-                    .as_deref()
-                    .map(|f| AuthFormat::parse(f).expect("clap checked the value")),
+                auth_format: c.auth_format,
                 isolated: isolation.as_deref(),
                 kaniko_dir: Path::new(locations::KANIKO_DOCKER_DIR),
             },
@@ -229,11 +226,9 @@ impl Config {
             command,
             intent,
             targets,
-            use_kind: c
-                .use_kind
-                .map(|k| k.parse().expect("clap checked the value")),
+            use_kind: c.use_kind,
             explicit,
-            engine: EngineChoice::parse(&c.engine).expect("clap checked the value"),
+            engine: c.engine,
             paths,
             isolation,
             env_file_out: c.env_file_out,
@@ -241,11 +236,7 @@ impl Config {
             bin_dir: c.bin_dir,
             engine_policy,
             printer: Printer {
-                format: if c.format == "json" {
-                    Format::Json
-                } else {
-                    Format::Text
-                },
+                format: c.format,
                 quiet: c.quiet,
             },
             verify: !c.no_verify,

@@ -17,6 +17,15 @@ pub enum AuthFormat {
 }
 
 impl AuthFormat {
+    pub const ALL: [AuthFormat; 2] = [AuthFormat::Docker, AuthFormat::Containers];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            AuthFormat::Docker => "docker",
+            AuthFormat::Containers => "containers",
+        }
+    }
+
     pub fn parse(s: &str) -> Option<AuthFormat> {
         match s {
             "docker" => Some(AuthFormat::Docker),

@@ -14,6 +14,17 @@ pub enum Format {
     Json,
 }
 
+impl Format {
+    pub const ALL: [Format; 2] = [Format::Text, Format::Json];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Format::Text => "text",
+            Format::Json => "json",
+        }
+    }
+}
+
 /// Where messages go: reports to stdout (so `--format json` and `export` lines can be
 /// captured), everything said to the person to stderr.
 #[derive(Debug, Clone)]

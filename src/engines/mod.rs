@@ -185,6 +185,21 @@ impl EngineChoice {
         names
     };
 
+    /// Every choice, in `--engine`'s order (for the CLI's typed flag).
+    pub const ALL: [EngineChoice; ENGINES.len()] = {
+        let mut all = [EngineChoice::Auto; ENGINES.len()];
+        let mut i = 0;
+        while i < ENGINES.len() {
+            all[i] = ENGINES[i].choice;
+            i += 1;
+        }
+        all
+    };
+
+    pub fn name(self) -> &'static str {
+        self.row().name
+    }
+
     pub fn parse(s: &str) -> Option<EngineChoice> {
         ENGINES
             .iter()
