@@ -28,8 +28,7 @@ printed. Real environment variables win over --variables-file.";
     version,
     about = "Log a CI job into a container registry: find every credential, check it can pull or push, log in without exposing the secret",
     after_help = EXIT_CODES,
-    args_conflicts_with_subcommands = false,
-    disable_help_subcommand = true
+    args_conflicts_with_subcommands = false
 )]
 pub struct Cli {
     #[command(subcommand)]
