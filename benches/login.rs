@@ -8,7 +8,7 @@
 //! the one cargo built for it with the release settings. No budget makes it fail: the
 //! table says pass or fail per line.
 
-#[path = "../tests/support/mod.rs"]
+#[path = "../tests/suite/support/mod.rs"]
 mod support;
 
 use std::path::{Path, PathBuf};

@@ -3,17 +3,15 @@
 //! at once, an earlier run was killed mid-write. Whatever happens, nothing half-written
 //! remains and the file is either the old one, intact, or the old one plus this login.
 
-mod support;
+use crate::support::assert_contains;
 
-use support::assert_contains;
-
+use crate::support::TestBed;
+use crate::support::run::{Outcome, Run, ci_registry_login};
 use std::fs;
 use std::os::unix::fs::{MetadataExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::{Duration, Instant};
-use support::TestBed;
-use support::run::{Outcome, Run, ci_registry_login};
 
 const QUICK: [&str; 6] = [
     "--retries",

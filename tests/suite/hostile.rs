@@ -5,17 +5,15 @@
 //! host). GitLab's misbehaviour comes from the emulator's fault switches; registry-side
 //! hostility from small stubs on loopback. Every run is leak-scanned.
 
-mod support;
+use crate::support::assert_contains;
 
-use support::assert_contains;
-
+use crate::support::http::{Reply, Request, Response, Server};
+use crate::support::run::{Outcome, Run, ci_registry_login};
+use crate::support::world::*;
+use crate::support::{Fault, TestBed, Times};
 use std::net::TcpListener;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
-use support::http::{Reply, Request, Response, Server};
-use support::run::{Outcome, Run, ci_registry_login};
-use support::world::*;
-use support::{Fault, TestBed, Times};
 
 /// Small limits, so that every hang ends quickly: two attempts, a second each.
 const QUICK: [&str; 6] = ["--retries", "2", "--timeout", "1s", "--retry-timeout", "3s"];
@@ -268,7 +266,7 @@ fn garbage_challenges_and_answers_are_unreachable() {
         Reply::Now(Response::text(
             200,
             "text/html",
-            vec![b'x'; support::gitlab::HUGE_BODY_BYTES],
+            vec![b'x'; crate::support::gitlab::HUGE_BODY_BYTES],
         ))
     });
     let out = alice_to(&huge.host_port()).run().expect_code(5);

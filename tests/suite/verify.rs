@@ -2,15 +2,13 @@
 //! retries that never repeat a refusal, and a diagnosis for every known failure, each
 //! produced by the emulator and the real registry. Every run is leak-scanned.
 
-mod support;
+use crate::support::assert_contains;
 
-use support::assert_contains;
-
+use crate::support::http::{Reply, Response, Server};
+use crate::support::run::{Outcome, Run, ci_registry_login};
+use crate::support::world::*;
+use crate::support::{Fault, TestBed, Times, World};
 use std::sync::Arc;
-use support::http::{Reply, Response, Server};
-use support::run::{Outcome, Run, ci_registry_login};
-use support::world::*;
-use support::{Fault, TestBed, Times, World};
 
 const CI_CREDENTIALS: [&str; 3] = ["CI_REGISTRY_USER", "CI_REGISTRY_PASSWORD", "CI_JOB_TOKEN"];
 
@@ -468,7 +466,7 @@ fn tls_login(bed: &TestBed, extra: &[&str], env: &[(&str, &str)]) -> Outcome {
 #[test]
 fn tls_trust_comes_from_ca_files() {
     let bed = TestBed::with_world_tls(World::standard());
-    let ca = support::fixture("test-ca.crt");
+    let ca = crate::support::fixture("test-ca.crt");
     let out = tls_login(&bed, &[], &[]).expect_code(5);
     assert_contains(out.said(), "not signed by a known CA");
     assert_contains(out.said(), "CI_SERVER_TLS_CA_FILE");
@@ -528,10 +526,10 @@ fn an_unknown_host_is_a_dns_error() {
 /// A stand-in registry answering `/v2/` itself: open, or Basic auth with one user.
 fn stub_registry(basic_user: Option<(&'static str, &'static str)>) -> Server {
     let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-    let expected = basic_user.map(|(u, p)| support::http::basic(u, p));
+    let expected = basic_user.map(|(u, p)| crate::support::http::basic(u, p));
     Server::start(
         listener,
-        Arc::new(move |request: &support::http::Request| {
+        Arc::new(move |request: &crate::support::http::Request| {
             let ok = match &expected {
                 None => true,
                 Some(e) => request.header("authorization") == Some(e.as_str()),

@@ -3,14 +3,12 @@
 //! the detail folds into a collapsed log section with the summary outside; `NO_COLOR`
 //! and `CI_DEBUG_TRACE` are honoured. Every run is leak-scanned.
 
-mod support;
+use crate::support::assert_contains;
 
-use support::assert_contains;
-
+use crate::support::run::ci_registry_login;
+use crate::support::world::*;
+use crate::support::{Credentials, Skopeo, TestBed};
 use std::collections::BTreeMap;
-use support::run::ci_registry_login;
-use support::world::*;
-use support::{Credentials, Skopeo, TestBed};
 
 fn dotenv(text: &str) -> BTreeMap<String, String> {
     text.lines()

@@ -41,17 +41,15 @@
 //! Empty settings are unset (`CI_PROJECT_PATH=` is no project path), as GitLab leaves
 //! unset variables empty in some executors.
 
-mod support;
-
+use crate::support::TestBed;
+use crate::support::run::{Outcome, ci_registry_login};
+use crate::support::world::{
+    ALICE_PASSWORD, ALICE_PAT_RW, DEPLOY_RW_TOKEN, DEPLOY_RW_USER, JOB_APP_TOKEN,
+};
 use std::collections::BTreeMap;
 use std::ffi::OsString;
 use std::os::unix::ffi::OsStringExt;
 use std::path::{Path, PathBuf};
-use support::TestBed;
-use support::run::{Outcome, ci_registry_login};
-use support::world::{
-    ALICE_PASSWORD, ALICE_PAT_RW, DEPLOY_RW_TOKEN, DEPLOY_RW_USER, JOB_APP_TOKEN,
-};
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 enum Hostile {

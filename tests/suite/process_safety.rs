@@ -2,18 +2,16 @@
 //! panics on a closed stderr and never dumps core or lends its memory (finding 6), and
 //! a secret passed where a name is expected is never echoed (finding 10).
 
-mod support;
-
+use crate::support::assert_contains;
+use crate::support::http::{Reply, Request, Response, Server};
+use crate::support::run::{binary, ci_registry_login};
+use crate::support::world::ALICE_PAT_RW;
 use std::io::Read;
 use std::net::TcpListener;
 use std::os::unix::fs::MetadataExt;
 use std::process::{Command, Stdio};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
-use support::assert_contains;
-use support::http::{Reply, Request, Response, Server};
-use support::run::{binary, ci_registry_login};
-use support::world::ALICE_PAT_RW;
 
 /// A registry and token service in one: grants pull and push, plus an "action" that is
 /// a line break and a variable assignment, the attack of finding 1.
@@ -120,7 +118,7 @@ fn a_closed_stderr_ends_the_run_with_its_own_exit_code() {
 #[test]
 fn the_process_is_not_dumpable_and_writes_no_core() {
     if Command::new("setpriv").arg("--version").output().is_err() {
-        support::missing_part("process_safety", "setpriv (util-linux) is not installed");
+        crate::support::missing_part("process_safety", "setpriv (util-linux) is not installed");
         return;
     }
     // A core limit above 0 to start with (machines often default to 0), so that 0

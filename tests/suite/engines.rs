@@ -3,14 +3,12 @@
 //! checked against a recording stand-in (Debian does not package it), and `auto` picks
 //! the first builder on PATH. Every run is leak-scanned.
 
-mod support;
+use crate::support::assert_contains;
 
-use support::assert_contains;
-
+use crate::support::TestBed;
+use crate::support::run::{Child, Outcome, Run, ci_registry_login};
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
-use support::TestBed;
-use support::run::{Child, Outcome, Run, ci_registry_login};
 
 fn argv_of<'a>(out: &'a Outcome, program: &str) -> &'a [String] {
     let children: Vec<&Child> = out.children_named(program);

@@ -7,8 +7,7 @@
 //! `../shared/schemas/`. Without them the schema checks are skipped, saying where they looked;
 //! under `CI=true` they fail instead.
 
-mod support;
-
+use crate::support::https::{Answer, FileServer, sha256_hex};
 use ci_registry_login::cli::Cli;
 use clap::Parser;
 use serde::Deserialize;
@@ -17,7 +16,6 @@ use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
-use support::https::{Answer, FileServer, sha256_hex};
 
 fn repo() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))
@@ -52,7 +50,7 @@ fn schema(file: &str, test: &str) -> Option<(Value, jsonschema::Validator)> {
     let dir = match schemas_dir() {
         Ok(dir) => dir,
         Err(why) => {
-            support::missing_part(test, &format!("no JSON schemas: {why}"));
+            crate::support::missing_part(test, &format!("no JSON schemas: {why}"));
             return None;
         }
     };
@@ -129,7 +127,7 @@ fn pipeline_yaml_validates_against_gitlab_ci_schema() {
     );
     inputs.push((
         "README.md include snippet".into(),
-        support::readme::include_snippet(),
+        crate::support::readme::include_snippet(),
     ));
     let mut failures = Vec::new();
     for (name, text) in &inputs {
@@ -493,7 +491,7 @@ impl DownloadRun {
             &wgetrc,
             format!(
                 "ca_certificate = {}\n",
-                support::fixture("test-ca.crt").display()
+                crate::support::fixture("test-ca.crt").display()
             ),
         )
         .unwrap();
@@ -503,7 +501,7 @@ impl DownloadRun {
             .env("PATH", path)
             .env("HOME", self.dir.path().join("home"))
             .env("CI_JOB_ID", "1")
-            .env("CURL_CA_BUNDLE", support::fixture("test-ca.crt"))
+            .env("CURL_CA_BUNDLE", crate::support::fixture("test-ca.crt"))
             .env("WGETRC", wgetrc)
             .envs(vars.iter().copied())
             .current_dir(self.dir.path())
@@ -531,14 +529,14 @@ fn stderr(out: &std::process::Output) -> String {
 
 /// A plain-HTTP server on loopback publishing `body` at every path, and how many
 /// requests it was sent: the attacker's copy, which must never be fetched.
-fn plain_http_server(body: Vec<u8>) -> (support::http::Server, Arc<AtomicUsize>) {
-    use support::http::{Reply, Response, Server};
+fn plain_http_server(body: Vec<u8>) -> (crate::support::http::Server, Arc<AtomicUsize>) {
+    use crate::support::http::{Reply, Response, Server};
     let count = Arc::new(AtomicUsize::new(0));
     let seen = Arc::clone(&count);
     let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
     let server = Server::start(
         listener,
-        Arc::new(move |_: &support::http::Request| {
+        Arc::new(move |_: &crate::support::http::Request| {
             seen.fetch_add(1, Ordering::SeqCst);
             Reply::Now(Response::text(
                 200,
@@ -561,7 +559,7 @@ fn template_download_without_a_pinned_sha256_is_refused() {
     let url = server.url("/bin");
     let out = run.run(SYSTEM_PATH, &[("REGISTRY_LOGIN_DOWNLOAD_URL", &url)]);
     assert!(!out.status.success(), "{}", stderr(&out));
-    support::assert_contains(
+    crate::support::assert_contains(
         stderr(&out),
         "ci-registry-login download refused: REGISTRY_LOGIN_SHA256 (the component's sha256 input) is not set",
     );
@@ -578,12 +576,12 @@ fn template_download_without_a_pinned_sha256_is_refused() {
         ],
     );
     assert!(out.status.success(), "{}", stderr(&out));
-    support::assert_contains(
+    crate::support::assert_contains(
         stderr(&out),
         "WARNING: REGISTRY_LOGIN_INSECURE_DOWNLOAD=true: the ci-registry-login download is run without a SHA-256 check",
     );
     let ran = std::fs::read_to_string(run.ran()).unwrap();
-    support::assert_contains(ran, "stand-in ran: login --pull");
+    crate::support::assert_contains(ran, "stand-in ran: login --pull");
 }
 
 /// Finding 2: a download whose SHA-256 is not the pinned one (a tampered binary) is
@@ -640,7 +638,7 @@ fn template_download_runs_only_with_the_pinned_sha256() {
     );
     assert!(out.status.success(), "{}", stderr(&out));
     assert!(!stderr(&out).contains("WARNING"), "{}", stderr(&out));
-    support::assert_contains(
+    crate::support::assert_contains(
         std::fs::read_to_string(run.ran()).unwrap(),
         "stand-in ran: login --pull",
     );
@@ -670,7 +668,7 @@ fn template_download_is_https_only_redirects_included() {
         ],
     );
     assert!(!out.status.success());
-    support::assert_contains(
+    crate::support::assert_contains(
         stderr(&out),
         "ci-registry-login download refused: REGISTRY_LOGIN_DOWNLOAD_URL must start with https://",
     );
@@ -695,7 +693,7 @@ fn template_download_is_https_only_redirects_included() {
 fn template_download_with_wget_is_https_only_or_refused() {
     assert_not_installed();
     let Ok(wget) = which::which("wget") else {
-        support::skipped("wget download", "GNU wget is not installed");
+        crate::support::skipped("wget download", "GNU wget is not installed");
         return;
     };
     let run = DownloadRun::new();
@@ -770,7 +768,7 @@ fn template_download_with_wget_is_https_only_or_refused() {
     let before = server.requests().len();
     let out = run.run(&path, &vars);
     assert!(!out.status.success());
-    support::assert_contains(
+    crate::support::assert_contains(
         stderr(&out),
         "ci-registry-login download refused: no curl, and this wget cannot be held to HTTPS",
     );

@@ -4,14 +4,12 @@
 //! (matched against the git remote), the GitLab CLI's config, an earlier docker login.
 //! Every run is leak-scanned: none of those secrets may be printed.
 
-mod support;
+use crate::support::assert_contains;
 
-use support::assert_contains;
-
+use crate::support::TestBed;
+use crate::support::run::{Run, ci_registry_login};
+use crate::support::world::*;
 use std::path::Path;
-use support::TestBed;
-use support::run::{Run, ci_registry_login};
-use support::world::*;
 
 /// A laptop: no CI variables at all, the working folder a clone of `group/app` whose
 /// remote is the bed's GitLab.
@@ -233,7 +231,7 @@ fn an_earlier_docker_login_is_the_last_resort_and_never_shown() {
     let run = ci_registry_login();
     let docker_config = run.home().join(".docker/config.json");
     // An earlier `docker login` with the read-write deploy token, as docker writes it.
-    let seeded = support::docker_login(
+    let seeded = crate::support::docker_login(
         docker_config.parent().unwrap(),
         &registry,
         DEPLOY_RW_USER,

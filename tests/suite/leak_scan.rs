@@ -1,19 +1,17 @@
-//! The leak scan in `support::run` guards every end-to-end test; these tests guard the
+//! The leak scan in `crate::support::run` guards every end-to-end test; these tests guard the
 //! scan. Each runs a deliberately leaky fake in place of the binary and proves the scan
 //! names the place: stdout, stderr, a shimmed engine's argv and environment, any other
 //! program's argv and environment (exec trace), files in HOME and in folders the test
 //! pointed the run at, secrets given only by `--password-env` or `--variables-file`,
 //! and encoded forms. Clean runs, allowed auth files and input files pass.
 
-mod support;
-
+use crate::support::run::{Run, leak_forms};
+use crate::support::world::{ALICE_PASSWORD, JOB_APP_TOKEN};
 use base64::Engine as _;
 use base64::engine::general_purpose::{STANDARD, URL_SAFE};
 use std::os::unix::fs::PermissionsExt;
 use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::path::{Path, PathBuf};
-use support::run::{Run, leak_forms};
-use support::world::{ALICE_PASSWORD, JOB_APP_TOKEN};
 
 /// A `/bin/sh` script standing in for the binary, kept outside the run's folder. The
 /// token moves from the environment to the unexported `$t` first, so the programs a
@@ -104,7 +102,7 @@ fn a_shimmed_engine_gets_it_in_argv_or_environment() {
 #[test]
 fn any_other_program_gets_it_in_argv_or_environment() {
     assert!(
-        support::run::exec_trace_available(),
+        crate::support::run::exec_trace_available(),
         "strace is needed to see programs that are not shimmed engines (tests/run-all.sh installs it)"
     );
     let fake = Fake::new(r#"/bin/true "$t""#);
@@ -210,8 +208,8 @@ fn leak_forms_cover_every_base64_alignment() {
 #[test]
 fn every_test_runs_the_binary_through_the_scanning_runner() {
     let tests = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests");
-    let runner = tests.join("support/run.rs");
-    let this = tests.join("leak_scan.rs");
+    let runner = tests.join("suite/support/run.rs");
+    let this = tests.join("suite/leak_scan.rs");
     let mut offenders = Vec::new();
     let mut stack = vec![tests];
     while let Some(dir) = stack.pop() {
@@ -225,7 +223,7 @@ fn every_test_runs_the_binary_through_the_scanning_runner() {
                     .unwrap()
                     .replace(char::is_whitespace, "");
                 let direct = [
-                    "Command::new(support::run::binary()",
+                    "Command::new(crate::support::run::binary()",
                     "Command::new(binary()",
                     "Command::new(env!(\"CARGO_BIN_EXE",
                 ];
@@ -237,6 +235,6 @@ fn every_test_runs_the_binary_through_the_scanning_runner() {
     }
     assert!(
         offenders.is_empty(),
-        "these spawn the binary without the leak scan; use support::run::ci_registry_login(): {offenders:?}"
+        "these spawn the binary without the leak scan; use crate::support::run::ci_registry_login(): {offenders:?}"
     );
 }

@@ -5,15 +5,13 @@
 //! protocol's details (exit status 1 and the agreed message on stdout for an unknown
 //! server, store/erase/list/version) are checked directly. Every run is leak-scanned.
 
-mod support;
+use crate::support::assert_contains;
 
-use support::assert_contains;
-
+use crate::support::TestBed;
+use crate::support::run::{Outcome, Run, binary, ci_registry_login, leak_forms};
+use crate::support::world::JOB_APP_TOKEN;
 use serde_json::{Value, json};
 use std::path::PathBuf;
-use support::TestBed;
-use support::run::{Outcome, Run, binary, ci_registry_login, leak_forms};
-use support::world::JOB_APP_TOKEN;
 
 const LINK: &str = "docker-credential-ci-registry-login";
 const NOT_FOUND: &str = "credentials not found in native keychain\n";
@@ -124,7 +122,7 @@ fn docker_and_skopeo_push_and_pull_through_the_helper_and_no_file_holds_the_secr
     let job = Job::new();
 
     // Without the helper the job has no credential for the registry at all.
-    let layout = support::oci_image(&job.path("image"));
+    let layout = crate::support::oci_image(&job.path("image"));
     let image = format!("{registry}/group/app:helper");
     let copy = |run: Run| {
         run.args(["--insecure-policy", "copy", "--dest-tls-verify=false"])

@@ -3,14 +3,12 @@
 //! spellings of its key, every registry gets its own summary line, and the exit code is
 //! the worst of them. Every run is leak-scanned.
 
-mod support;
-
+use crate::support::run::ci_registry_login;
+use crate::support::{Credentials, Registry, Skopeo, TestBed};
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD;
 use serde_json::Value;
 use std::os::unix::fs::PermissionsExt;
-use support::run::ci_registry_login;
-use support::{Credentials, Registry, Skopeo, TestBed};
 
 fn read_json(path: &std::path::Path) -> Value {
     serde_json::from_slice(&std::fs::read(path).unwrap()).unwrap()
@@ -98,7 +96,7 @@ fn one_unreachable_registry_fails_the_call_but_not_the_others() {
         let out = run
             .envs(bed.ci_job_env("group/app"))
             .env("REGISTRY_USER", "alice")
-            .env("REGISTRY_PASSWORD", support::world::ALICE_PAT_RW)
+            .env("REGISTRY_PASSWORD", crate::support::world::ALICE_PAT_RW)
             .args(["--engine", "auth-file", "--retries", "1"])
             .args(["--registry", order[0], "--registry", order[1]])
             // With two registries the explicit token goes only where it is tied to.

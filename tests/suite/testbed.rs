@@ -1,18 +1,16 @@
 //! Self-test of the test bed: the emulator answers as GitLab does (reference
 //! §8), and the real registry, docker and skopeo accept what it issues.
 
-mod support;
-
-use support::assert_contains;
+use crate::support::assert_contains;
 
 use std::process::Output;
 use std::time::Duration;
 
+use crate::support::gitlab::HUGE_BODY_BYTES;
+use crate::support::http;
+use crate::support::world::*;
+use crate::support::*;
 use serde_json::json;
-use support::gitlab::HUGE_BODY_BYTES;
-use support::http;
-use support::world::*;
-use support::*;
 
 const APP: &str = "group/app";
 
@@ -275,7 +273,7 @@ fn reqwest_talks_to_the_emulator() {
 #[test]
 fn kid_is_the_libtrust_id_of_the_fixture_certificate() {
     use base64::Engine;
-    let signer = support::jwt::Signer::from_fixture();
+    let signer = crate::support::jwt::Signer::from_fixture();
     let pem = std::fs::read_to_string(fixture("jwt-signing.crt")).unwrap();
     let body: String = pem.lines().filter(|l| !l.starts_with("-----")).collect();
     let cert = base64::engine::general_purpose::STANDARD
@@ -510,7 +508,7 @@ fn scopes_are_parsed_like_gitlab() {
     );
     let basic = http::basic("alice", ALICE_PAT_RW);
     let response = http::get(&url, &[("Authorization", &basic)]);
-    let jwt = support::jwt::decode(response.json()["token"].as_str().unwrap());
+    let jwt = crate::support::jwt::decode(response.json()["token"].as_str().unwrap());
     let names: Vec<String> = jwt.access().into_iter().map(|(name, _)| name).collect();
     assert_eq!(names, ["group/app", "public/base", "group/other"]);
 
@@ -678,7 +676,7 @@ fn success_is_only_a_signed_token_with_gitlabs_claims() {
     assert_eq!(body.as_object().unwrap().len(), 1, "only token: {body}");
     let token = body["token"].as_str().unwrap();
     assert!(gitlab.signed_by_me(token));
-    let jwt = support::jwt::decode(token);
+    let jwt = crate::support::jwt::decode(token);
     assert_eq!(
         jwt.header,
         json!({"alg": "RS256", "kid": gitlab.kid(), "typ": "JWT"})
@@ -702,7 +700,7 @@ fn success_is_only_a_signed_token_with_gitlabs_claims() {
         json!([{"type": "repository", "name": "group/app", "actions": ["push", "pull"],
                 "meta": {"project_path": "group/app", "project_id": 10, "root_namespace_id": 2}}])
     );
-    let user = support::jwt::decode(claims["user"].as_str().unwrap());
+    let user = crate::support::jwt::decode(claims["user"].as_str().unwrap());
     assert_eq!(
         user.claims["user_info"],
         json!({"token_type": "build", "username": "alice", "user_id": 101})
@@ -1012,7 +1010,7 @@ fn hostile_bodies_are_what_they_claim() {
         .unwrap()
         .to_string();
     assert_eq!(malformed.split('.').count(), 3);
-    assert!(support::jwt::try_decode(&malformed).is_none());
+    assert!(crate::support::jwt::try_decode(&malformed).is_none());
     assert_eq!(next(Fault::EmptyJson).text(), "{}");
 }
 
@@ -1070,7 +1068,7 @@ fn ci_job_env_is_a_gitlab_job_on_the_bed() {
 #[test]
 fn gitlab_ci_local_env_has_no_job_token() {
     let gitlab = GitLab::start(World::standard());
-    let plain = support::env::gitlab_ci_local(gitlab.url(), "Group/App", false);
+    let plain = crate::support::env::gitlab_ci_local(gitlab.url(), "Group/App", false);
     assert_eq!(var(&plain, "GITLAB_CI"), Some("false"));
     assert_eq!(var(&plain, "CI_REGISTRY"), Some("local-registry.127.0.0.1"));
     assert_eq!(
@@ -1085,7 +1083,7 @@ fn gitlab_ci_local_env_has_no_job_token() {
     ] {
         assert!(var(&plain, absent).is_none(), "{absent}");
     }
-    let flagged = support::env::gitlab_ci_local(gitlab.url(), "Group/App", true);
+    let flagged = crate::support::env::gitlab_ci_local(gitlab.url(), "Group/App", true);
     assert_eq!(var(&flagged, "CI_REGISTRY"), Some("registry.gcl.local"));
     assert_eq!(
         var(&flagged, "CI_REGISTRY_USER"),

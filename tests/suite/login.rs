@@ -2,13 +2,11 @@
 //! log in with the real docker CLI or by writing the auth file, and prove the stored
 //! credential works by pushing and pulling with skopeo. Every run is leak-scanned.
 
-mod support;
+use crate::support::assert_contains;
 
-use support::assert_contains;
-
-use support::run::{Outcome, ci_registry_login};
-use support::world::*;
-use support::{Credentials, Skopeo, TestBed};
+use crate::support::run::{Outcome, ci_registry_login};
+use crate::support::world::*;
+use crate::support::{Credentials, Skopeo, TestBed};
 
 /// A GitLab job on group/app, minus the variables named in `without`.
 fn job_env(bed: &TestBed, without: &[&str]) -> Vec<(String, String)> {
@@ -43,7 +41,7 @@ fn pull_works_push_as_granted(bed: &TestBed, out: &Outcome, can_push: bool) {
     // Something to pull, pushed with alice's read-write token.
     let seed = tempfile::tempdir().unwrap();
     let seed_config = seed.path().join("config.json");
-    support::docker_login(seed.path(), &registry, "alice", ALICE_PAT_RW);
+    crate::support::docker_login(seed.path(), &registry, "alice", ALICE_PAT_RW);
     assert!(
         Skopeo::new(Credentials::AuthFile(seed_config))
             .push(&registry, "group/app", "seed")

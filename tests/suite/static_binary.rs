@@ -7,19 +7,17 @@
 //! tests/run-all.sh builds and sets) and root privileges for `chroot`; without either
 //! they print why they were skipped.
 
-mod support;
+use crate::support::assert_contains;
 
-use support::assert_contains;
-
+use crate::support::TestBed;
+use crate::support::run::Run;
+use crate::support::world::JOB_APP_TOKEN;
 use base64::Engine as _;
 use std::net::{Ipv4Addr, SocketAddr, UdpSocket};
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::sync::atomic::{AtomicU8, Ordering};
 use std::sync::{Arc, Mutex};
-use support::TestBed;
-use support::run::Run;
-use support::world::JOB_APP_TOKEN;
 
 /// Where the binary sits inside the chroot.
 const INSIDE: &str = "/ci-registry-login";
@@ -33,7 +31,7 @@ fn release_binary(test: &str) -> Option<PathBuf> {
     match std::env::var_os("CI_REGISTRY_LOGIN_RELEASE_BIN") {
         Some(path) => Some(PathBuf::from(path)),
         None => {
-            support::missing_part(
+            crate::support::missing_part(
                 test,
                 "CI_REGISTRY_LOGIN_RELEASE_BIN is not set; tests/run-all.sh (what .ci/run runs) builds the static release binary and sets it",
             );
@@ -67,7 +65,7 @@ fn chrooted(test: &str, etc: &[(&str, &str)]) -> Option<Run> {
         .expect("run chroot (coreutils)");
     let stderr = String::from_utf8_lossy(&probe.stderr);
     if !probe.status.success() && stderr.contains("Operation not permitted") {
-        support::skipped(
+        crate::support::skipped(
             test,
             &format!("the kernel refuses chroot here: {}", stderr.trim()),
         );

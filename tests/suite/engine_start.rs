@@ -3,12 +3,10 @@
 //! only after the check, and only if the check kept the credential it was started for;
 //! otherwise it is killed and the right one started. Every run is leak-scanned.
 
-mod support;
-
+use crate::support::run::{Outcome, ci_registry_login};
+use crate::support::world::*;
+use crate::support::{LoggedRequest, TestBed};
 use base64::Engine as _;
-use support::run::{Outcome, ci_registry_login};
-use support::world::*;
-use support::{LoggedRequest, TestBed};
 
 /// The token requests docker made itself (ours carry no `client_id`).
 fn dockers_requests(bed: &TestBed) -> Vec<LoggedRequest> {

@@ -3,16 +3,14 @@
 //! issue with the real binary, and shows the attack now fails. No registry is needed
 //! (`--no-verify`), and every run is leak-scanned as usual.
 
-mod support;
-
+use crate::support::assert_contains;
+use crate::support::run::{Outcome, Run, ci_registry_login};
 use std::fs;
 use std::io::Write;
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 use std::sync::mpsc::{self, RecvTimeoutError};
 use std::time::Duration;
-use support::assert_contains;
-use support::run::{Outcome, Run, ci_registry_login};
 
 const PASSWORD: &str = "glpat-hostile-files-Qv7Lm2Xk9";
 const JOB_TOKEN: &str = "glcbt-64_hostile-files-Zr4Wn8Tb1";
@@ -250,7 +248,7 @@ fn finding_7_a_job_folder_of_another_user_or_a_link_is_refused() {
         assert_contains(out.said(), "is not a private folder of this user");
         assert_eq!(fs::read_dir(&folder).unwrap().count(), 0);
     } else {
-        support::skipped(
+        crate::support::skipped(
             "finding_7_a_job_folder_of_another_user_or_a_link_is_refused",
             "not root: cannot give a folder to another user (the link case still runs)",
         );

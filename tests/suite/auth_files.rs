@@ -4,15 +4,13 @@
 //! target of its own; a docker config whose credential store would shadow the entry
 //! says so. Every run is leak-scanned.
 
-mod support;
-
+use crate::support::TestBed;
+use crate::support::run::ci_registry_login;
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD;
 use serde_json::{Value, json};
 use std::os::unix::fs::PermissionsExt;
 use std::path::Path;
-use support::TestBed;
-use support::run::ci_registry_login;
 
 fn secret(i: usize) -> String {
     format!("glpat-concurrent-{i:02}-Tq8Wz3Lm")
@@ -191,7 +189,8 @@ fn containers_auth_json_is_written_where_podman_looks_and_pushes() {
         "{}",
         String::from_utf8_lossy(&podman.stderr)
     );
-    let pushed = support::skopeo_push(&auth_json, &bed.registry().host_port(), "group/app", "c");
+    let pushed =
+        crate::support::skopeo_push(&auth_json, &bed.registry().host_port(), "group/app", "c");
     assert!(
         pushed.status.success(),
         "{}",

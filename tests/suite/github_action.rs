@@ -3,17 +3,15 @@
 //! against the test bed: it logs in with the password kept to the environment, sets its
 //! outputs from the report, and logs out. The runs are leak-scanned like every other.
 
-mod support;
-
+use crate::support::assert_contains;
+use crate::support::https::{Answer, FileServer, sha256_hex};
+use crate::support::run::{Outcome, Run};
+use crate::support::world::*;
+use crate::support::{Credentials, Skopeo, TestBed};
 use serde::Deserialize;
 use serde_json::Value;
 use std::collections::BTreeMap;
 use std::path::PathBuf;
-use support::assert_contains;
-use support::https::{Answer, FileServer, sha256_hex};
-use support::run::{Outcome, Run};
-use support::world::*;
-use support::{Credentials, Skopeo, TestBed};
 
 fn action() -> Value {
     let path = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("action.yml");
@@ -44,7 +42,8 @@ fn run_action_with(
     if installed {
         let bin = run.path("bin");
         std::fs::create_dir_all(&bin).unwrap();
-        std::os::unix::fs::symlink(support::run::binary(), bin.join("ci-registry-login")).unwrap();
+        std::os::unix::fs::symlink(crate::support::run::binary(), bin.join("ci-registry-login"))
+            .unwrap();
         path.push(bin);
         path.extend(std::env::split_paths(
             &std::env::var_os("PATH").unwrap_or_default(),
@@ -222,7 +221,7 @@ fn download(path: &str, inputs: &[(&str, &str)]) -> (Outcome, Vec<String>, Optio
         given.push((name, if *value == "GENUINE" { &sha256 } else { value }));
     }
     let out = run_action_with(&given, false, |run| {
-        run.env("CURL_CA_BUNDLE", support::fixture("test-ca.crt"))
+        run.env("CURL_CA_BUNDLE", crate::support::fixture("test-ca.crt"))
     });
     let recorded = std::fs::read_to_string(&ran).ok();
     (out, server.requests(), recorded)

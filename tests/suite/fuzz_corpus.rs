@@ -4,15 +4,15 @@
 //! finding, once committed, is checked by the gate forever; exploring for new ones is
 //! `fuzz/run.sh`, outside the gate.
 
-#[path = "../fuzz/properties/challenge.rs"]
+#[path = "../../fuzz/properties/challenge.rs"]
 mod challenge;
-#[path = "../fuzz/properties/docker_config_merge.rs"]
+#[path = "../../fuzz/properties/docker_config_merge.rs"]
 mod docker_config_merge;
-#[path = "../fuzz/properties/jwt.rs"]
+#[path = "../../fuzz/properties/jwt.rs"]
 mod jwt;
-#[path = "../fuzz/properties/names.rs"]
+#[path = "../../fuzz/properties/names.rs"]
 mod names;
-#[path = "../fuzz/properties/variables_file.rs"]
+#[path = "../../fuzz/properties/variables_file.rs"]
 mod variables_file;
 
 use std::path::{Path, PathBuf};

@@ -16,15 +16,13 @@
 //! default the call's one registry) and the realm that registry's challenge names; an
 //! access token to the job's API only when it serves the job's registry.
 
-mod support;
-
+use crate::support::http::{Reply, Request, Response, Server};
+use crate::support::run::ci_registry_login;
 use base64::Engine as _;
 use base64::engine::general_purpose::{STANDARD, URL_SAFE_NO_PAD};
 use std::collections::BTreeSet;
 use std::net::TcpListener;
 use std::sync::{Arc, Mutex};
-use support::http::{Reply, Request, Response, Server};
-use support::run::ci_registry_login;
 
 const JOB_TOKEN: &str = "glcbt-64_binding-job-Hq3Lm8Zt5Rw1";
 const DEPLOY_TOKEN: &str = "gldt-binding-deploy-Kp2Vn7Xc4Js9";
@@ -388,7 +386,7 @@ fn with_several_registries_an_explicit_credential_needs_to_be_tied() {
         .run()
         .expect_code(3);
     assert!(world.taken().is_empty());
-    support::assert_contains(&out.stdout, "--password-for");
+    crate::support::assert_contains(&out.stdout, "--password-for");
 
     ci_registry_login()
         .envs(vendor)

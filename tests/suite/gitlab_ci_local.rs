@@ -6,15 +6,13 @@
 //! prints or leaves behind may hold the secret. `.ci/run` installs gitlab-ci-local
 //! (tests/run-all.sh); without it on PATH these tests are skipped (under `CI=true`, they fail).
 
-mod support;
+use crate::support::assert_contains;
 
-use support::assert_contains;
-
+use crate::support::run::{Outcome, Run};
+use crate::support::world::*;
+use crate::support::*;
 use std::path::{Path, PathBuf};
 use std::process::Command;
-use support::run::{Outcome, Run};
-use support::world::*;
-use support::*;
 
 /// gitlab-ci-local on PATH, or `None` after saying why the test is skipped.
 fn gitlab_ci_local(test: &str) -> Option<PathBuf> {
@@ -90,7 +88,8 @@ fn gcl_run(gcl: &Path, bed: &TestBed, installed: bool) -> Run {
     if installed {
         let bin = run.path("bin");
         std::fs::create_dir_all(&bin).unwrap();
-        std::os::unix::fs::symlink(support::run::binary(), bin.join("ci-registry-login")).unwrap();
+        std::os::unix::fs::symlink(crate::support::run::binary(), bin.join("ci-registry-login"))
+            .unwrap();
         path.push(bin);
     }
     path.extend(std::env::split_paths(
@@ -278,7 +277,7 @@ fn template_downloads_the_binary_checks_its_sha256_then_logs_in() {
         &artifact,
         format!(
             "#!/bin/sh\nexec '{}' \"$@\"\n",
-            support::run::binary().display()
+            crate::support::run::binary().display()
         ),
     )
     .unwrap();

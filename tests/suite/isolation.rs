@@ -4,15 +4,13 @@
 //! later commands, and which `logout` removes. A folder that is not a private one of
 //! ours is never used. Every run is leak-scanned.
 
-mod support;
+use crate::support::assert_contains;
 
-use support::assert_contains;
-
+use crate::support::run::{Outcome, ci_registry_login};
+use crate::support::{Credentials, Skopeo, TestBed};
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 use std::process::Command;
-use support::run::{Outcome, ci_registry_login};
-use support::{Credentials, Skopeo, TestBed};
 
 /// A shell-executor job: `CI_SHARED_ENVIRONMENT=true` and a builds folder.
 fn shared_job(bed: &TestBed, builds: &Path) -> Vec<(String, String)> {
