@@ -64,6 +64,8 @@ pub struct Run {
     unset: Vec<OsString>,
     /// The program's working directory, a folder inside the run; the run's own by default.
     cwd: Option<PathBuf>,
+    /// The umask the program starts with; the test process's own by default.
+    umask: Option<u32>,
 }
 
 /// The outcome of a run whose leak scan passed.
@@ -105,6 +107,7 @@ impl Run {
             root: None,
             unset: Vec::new(),
             cwd: None,
+            umask: None,
             dir,
         };
         run.write_shims();
@@ -224,6 +227,13 @@ impl Run {
         self
     }
 
+    /// Starts the program with `mask` as its umask. Only the child's is set: the umask
+    /// is per process, and every test of the suite shares this one.
+    pub fn umask(mut self, mask: u32) -> Run {
+        self.umask = Some(mask);
+        self
+    }
+
     fn working_dir(&self) -> PathBuf {
         self.cwd
             .clone()
@@ -259,6 +269,18 @@ impl Run {
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
             .current_dir(self.working_dir());
+        if let Some(mask) = self.umask {
+            use std::os::unix::process::CommandExt;
+            let mask = rustix::fs::Mode::from_bits_retain(mask);
+            // SAFETY: umask(2) is async-signal-safe and allocates nothing, as a hook run
+            // between fork and exec must.
+            unsafe {
+                command.pre_exec(move || {
+                    rustix::process::umask(mask);
+                    Ok(())
+                });
+            }
+        }
         let mut child = command.spawn().expect("the binary runs");
         if let (Some(input), Some(mut pipe)) = (&self.stdin, child.stdin.take()) {
             use std::io::Write;
