@@ -105,9 +105,9 @@ fn abilities_for_scopes(scopes: &[Scope]) -> Vec<Ability> {
     let abilities = |scope: &Scope| -> &'static [Ability] {
         match scope {
             Scope::Api => FULL,
-            Scope::ReadApi | Scope::ReadRegistry => READ_ONLY,
+            Scope::ReadRegistry => READ_ONLY,
             Scope::WriteRegistry => &[Ability::CreateImage],
-            Scope::ReadUser | Scope::ReadRepository | Scope::WriteRepository => &[],
+            Scope::ReadRepository => &[],
         }
     };
     scopes.iter().flat_map(abilities).copied().collect()
@@ -366,15 +366,14 @@ fn policy_allows(user: Option<&User>, project: &Project, role: Role) -> bool {
     user.is_some_and(|u| u.admin) || member_or_open(user, project, role)
 }
 
-/// Reading images is open on public projects and to any signed-in user on
-/// internal ones; otherwise (and for writing) the member's role counts. Job
+/// Reading images is open on public projects (the world has no internal ones);
+/// otherwise (and for writing) the member's role counts. Job
 /// tokens get only this: an admin's job does not pull private projects it is
 /// not a member of.
 fn member_or_open(user: Option<&User>, project: &Project, role: Role) -> bool {
     let reading = role == Role::Reporter;
     let open = match project.visibility {
         Visibility::Public => reading,
-        Visibility::Internal => reading && user.is_some(),
         Visibility::Private => false,
     };
     open || user.is_some_and(|u| u.role_in(&project.path).is_some_and(|r| r >= role))

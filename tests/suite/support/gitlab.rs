@@ -20,7 +20,6 @@ use super::http::{self, ClientResponse, Reply, Request, Response, Server};
 use super::jwt::{self, Jwt, Signer};
 use super::world::World;
 
-const JSON: &str = "application/json; charset=utf-8";
 const HTML: &str = "text/html; charset=utf-8";
 const TEXT: &str = "text/plain; charset=utf-8";
 const BAD_GATEWAY_HTML: &str = "<html>\r\n<head><title>502 Bad Gateway</title></head>\r\n<body>\r\n<center><h1>502 Bad Gateway</h1></center>\r\n<hr><center>nginx</center>\r\n</body>\r\n</html>\r\n";
@@ -87,7 +86,6 @@ pub enum Authorization {
 /// (None when it never answered).
 #[derive(Clone, Debug)]
 pub struct LoggedRequest {
-    pub method: String,
     pub path: String,
     pub query: Vec<(String, String)>,
     pub authorization: Option<Authorization>,
@@ -328,7 +326,6 @@ impl Emulator {
             }
         });
         self.log.lock().unwrap().push(LoggedRequest {
-            method: request.method.clone(),
             path: request.path.clone(),
             query: request.query.clone(),
             authorization,

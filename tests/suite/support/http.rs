@@ -33,9 +33,7 @@ pub struct Request {
     /// Decoded query parameters in order, repeated keys kept.
     pub query: Vec<(String, String)>,
     pub headers: Vec<(String, String)>,
-    pub body: Vec<u8>,
     pub peer: SocketAddr,
-    pub local: SocketAddr,
 }
 
 impl Request {
@@ -257,6 +255,8 @@ fn read_request(stream: &TcpStream) -> io::Result<Option<Request>> {
     if length > MAX_BODY {
         return Err(invalid("request body too large"));
     }
+    // Read off the stream, so the connection stays in step, and dropped: no handler
+    // looks at a request's body.
     let mut body = vec![0; length];
     reader.read_exact(&mut body)?;
     let (path, raw_query) = target.split_once('?').unwrap_or((target, ""));
@@ -266,9 +266,7 @@ fn read_request(stream: &TcpStream) -> io::Result<Option<Request>> {
         raw_query: raw_query.to_string(),
         query: parse_query(raw_query),
         headers,
-        body,
         peer: stream.peer_addr()?,
-        local: stream.local_addr()?,
     }))
 }
 

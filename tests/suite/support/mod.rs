@@ -1,7 +1,6 @@
-//! The test bed shared by every integration test (`mod support;`): a GitLab
+//! The test bed shared by every integration test (`crate::support`): a GitLab
 //! emulator, a real registry trusting it, CI job environments, and the real
 //! docker and skopeo clients.
-#![allow(dead_code)]
 
 pub mod auth;
 pub mod docker;
@@ -18,19 +17,13 @@ pub mod world;
 
 use std::path::PathBuf;
 
-// Not every test binary uses every re-export.
-#[allow(unused_imports)]
 pub use docker::docker_login;
-#[allow(unused_imports)]
 pub use gitlab::{Authorization, Fault, GitLab, LoggedRequest, Times};
-#[allow(unused_imports)]
 pub use image::{
     Credentials, Skopeo, oci_image, skopeo_pull, skopeo_pull_docker_config, skopeo_push,
     skopeo_push_docker_config,
 };
-#[allow(unused_imports)]
 pub use registry::Registry;
-#[allow(unused_imports)]
 pub use world::World;
 
 /// Asserts that `text` contains `needle`, showing the whole text when it does not.

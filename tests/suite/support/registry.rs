@@ -24,7 +24,6 @@ pub struct Registry {
     child: Child,
     port: u16,
     tls: bool,
-    log: Arc<Mutex<String>>,
     _dir: TempDir,
 }
 
@@ -47,15 +46,6 @@ impl Registry {
     pub fn url(&self) -> String {
         let scheme = if self.tls { "https" } else { "http" };
         format!("{scheme}://{}", self.host_port())
-    }
-
-    pub fn is_tls(&self) -> bool {
-        self.tls
-    }
-
-    /// Everything the registry logged so far, for failure messages.
-    pub fn log(&self) -> String {
-        self.log.lock().unwrap().clone()
     }
 
     fn spawn(realm: &str, tls: bool) -> Registry {
@@ -86,7 +76,6 @@ impl Registry {
                 child,
                 port,
                 tls,
-                log,
                 _dir: dir,
             },
             None => {

@@ -37,7 +37,6 @@ pub const DEPLOY_REPO_USER: &str = "gitlab+deploy-token-9";
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Visibility {
     Private,
-    Internal,
     Public,
 }
 
@@ -45,7 +44,6 @@ impl Visibility {
     pub fn as_str(self) -> &'static str {
         match self {
             Visibility::Private => "private",
-            Visibility::Internal => "internal",
             Visibility::Public => "public",
         }
     }
@@ -54,7 +52,6 @@ impl Visibility {
 /// A member's role; the order is GitLab's access levels.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
 pub enum Role {
-    Guest,
     Reporter,
     Developer,
     Maintainer,
@@ -65,10 +62,7 @@ pub enum Role {
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Scope {
     Api,
-    ReadApi,
-    ReadUser,
     ReadRepository,
-    WriteRepository,
     ReadRegistry,
     WriteRegistry,
 }
@@ -77,10 +71,7 @@ impl Scope {
     pub fn as_str(self) -> &'static str {
         match self {
             Scope::Api => "api",
-            Scope::ReadApi => "read_api",
-            Scope::ReadUser => "read_user",
             Scope::ReadRepository => "read_repository",
-            Scope::WriteRepository => "write_repository",
             Scope::ReadRegistry => "read_registry",
             Scope::WriteRegistry => "write_registry",
         }
@@ -483,11 +474,6 @@ impl World {
             .unwrap_or_else(|| panic!("no user {username}"))
     }
 
-    /// The token of the first running job on `project`.
-    pub fn job_token(&self, project: &str) -> &str {
-        &self.running_job(project).token
-    }
-
     pub fn running_job(&self, project: &str) -> &Job {
         self.jobs
             .iter()
@@ -507,13 +493,6 @@ impl World {
             .iter_mut()
             .find(|t| t.name == name)
             .unwrap_or_else(|| panic!("no access token named {name}"))
-    }
-
-    pub fn deploy_token(&self, name: &str) -> &DeployToken {
-        self.deploy_tokens
-            .iter()
-            .find(|t| t.name == name)
-            .unwrap_or_else(|| panic!("no deploy token named {name}"))
     }
 
     pub fn deploy_token_mut(&mut self, name: &str) -> &mut DeployToken {
