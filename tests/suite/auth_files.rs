@@ -4,8 +4,8 @@
 //! target of its own; a docker config whose credential store would shadow the entry
 //! says so. Every run is leak-scanned.
 
-use crate::support::TestBed;
 use crate::support::run::ci_registry_login;
+use crate::support::{TestBed, read_json};
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD;
 use serde_json::{Value, json};
@@ -14,10 +14,6 @@ use std::path::Path;
 
 fn secret(i: usize) -> String {
     format!("glpat-concurrent-{i:02}-Tq8Wz3Lm")
-}
-
-fn read_json(path: &Path) -> Value {
-    serde_json::from_slice(&std::fs::read(path).unwrap()).unwrap()
 }
 
 fn decoded(entry: &Value) -> String {

@@ -8,6 +8,7 @@
 //! under `CI=true` they fail instead.
 
 use crate::support::https::{Answer, FileServer, sha256_hex};
+use crate::support::stderr;
 use ci_registry_login::cli::Cli;
 use clap::Parser;
 use serde::Deserialize;
@@ -521,10 +522,6 @@ fn assert_not_installed() {
             dir.display()
         );
     }
-}
-
-fn stderr(out: &std::process::Output) -> String {
-    String::from_utf8_lossy(&out.stderr).into_owned()
 }
 
 /// A plain-HTTP server on loopback publishing `body` at every path, and how many

@@ -5,8 +5,8 @@
 
 use crate::support::assert_contains;
 
-use crate::support::TestBed;
 use crate::support::run::{Outcome, Run, ci_registry_login};
+use crate::support::{TestBed, read_json};
 use std::fs;
 use std::os::unix::fs::{MetadataExt, PermissionsExt};
 use std::path::{Path, PathBuf};
@@ -51,10 +51,6 @@ fn names(dir: &Path) -> Vec<String> {
         .collect();
     names.sort();
     names
-}
-
-fn json(path: &Path) -> serde_json::Value {
-    serde_json::from_slice(&fs::read(path).unwrap()).unwrap()
 }
 
 // ---------------------------------------------------------------------------
@@ -286,7 +282,7 @@ fn a_config_replaced_while_waiting_for_the_lock_keeps_the_replacement() {
     drop(held);
 
     let out: Outcome = login.join().unwrap().expect_code(0);
-    let after = json(&config);
+    let after = read_json(&config);
     let registry = bed.registry().host_port();
     assert!(after["auths"][&registry]["auth"].is_string(), "{after}");
     assert_eq!(
@@ -318,5 +314,5 @@ fn a_writer_killed_mid_write_leaves_nothing_behind_after_the_next_login() {
     .unwrap();
     let out = run.allow_secret_in(&config).run().expect_code(0);
     assert_eq!(names(&out.home().join(".docker")), ["config.json"]);
-    assert_eq!(json(&config)["credHelpers"]["gcr.io"], "gcloud");
+    assert_eq!(read_json(&config)["credHelpers"]["gcr.io"], "gcloud");
 }

@@ -4,15 +4,10 @@
 //! the worst of them. Every run is leak-scanned.
 
 use crate::support::run::ci_registry_login;
-use crate::support::{Credentials, Registry, Skopeo, TestBed};
+use crate::support::{Credentials, Registry, Skopeo, TestBed, read_json};
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD;
-use serde_json::Value;
 use std::os::unix::fs::PermissionsExt;
-
-fn read_json(path: &std::path::Path) -> Value {
-    serde_json::from_slice(&std::fs::read(path).unwrap()).unwrap()
-}
 
 fn summary_lines(said: &str) -> Vec<&str> {
     said.lines()

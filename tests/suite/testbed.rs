@@ -14,10 +14,6 @@ use serde_json::json;
 
 const APP: &str = "group/app";
 
-fn stderr(output: &Output) -> String {
-    String::from_utf8_lossy(&output.stderr).into_owned()
-}
-
 fn assert_ok(output: &Output, what: &str) {
     assert!(
         output.status.success(),

@@ -33,6 +33,16 @@ pub fn assert_contains(text: impl AsRef<str>, needle: impl AsRef<str>) {
     assert!(text.contains(needle), "expected {needle:?} in:\n{text}");
 }
 
+/// A JSON file's content; panics when it is missing or not JSON.
+pub fn read_json(path: &std::path::Path) -> serde_json::Value {
+    serde_json::from_slice(&std::fs::read(path).unwrap()).unwrap()
+}
+
+/// A finished process's stderr, as text.
+pub fn stderr(output: &std::process::Output) -> String {
+    String::from_utf8_lossy(&output.stderr).into_owned()
+}
+
 /// A file in `tests/fixtures`.
 pub fn fixture(name: &str) -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))
