@@ -210,6 +210,9 @@ fn every_test_runs_the_binary_through_the_scanning_runner() {
     let tests = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests");
     let runner = tests.join("suite/support/run.rs");
     let this = tests.join("suite/leak_scan.rs");
+    // Its closed-stderr test hands the binary a stderr whose reader is gone, which a
+    // `Run` (it reads stderr to scan it) cannot do; that run is given no secret.
+    let closed_stderr = tests.join("suite/process_safety.rs");
     let mut offenders = Vec::new();
     let mut stack = vec![tests];
     while let Some(dir) = stack.pop() {
@@ -217,7 +220,10 @@ fn every_test_runs_the_binary_through_the_scanning_runner() {
             let path = entry.path();
             if path.is_dir() {
                 stack.push(path);
-            } else if path.extension().is_some_and(|e| e == "rs") && path != runner && path != this
+            } else if path.extension().is_some_and(|e| e == "rs")
+                && path != runner
+                && path != this
+                && path != closed_stderr
             {
                 let text = std::fs::read_to_string(&path)
                     .unwrap()
