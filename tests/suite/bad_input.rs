@@ -773,7 +773,7 @@ fn every_input_has_a_row() {
     }
     assert!(
         missing_vars.is_empty(),
-        "variables the binary reads without a row in tests/bad_input.rs: {missing_vars:?}"
+        "variables the binary reads without a row in tests/suite/bad_input.rs: {missing_vars:?}"
     );
 }
 

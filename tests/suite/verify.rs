@@ -690,7 +690,7 @@ impl Proxy {
 /// Issue 11, finding 9: plain HTTP is allowed for loopback because it never leaves the
 /// machine; a proxy would carry the job token in clear. Loopback goes direct whatever
 /// `HTTP_PROXY`, `HTTPS_PROXY` and `NO_PROXY` say (a proxy is still used for other
-/// hosts: tests/hostile.rs `a_plain_http_realm_elsewhere_never_gets_credentials`).
+/// hosts: tests/suite/hostile.rs `a_plain_http_realm_elsewhere_never_gets_credentials`).
 #[test]
 fn loopback_never_goes_through_a_proxy() {
     let bed = TestBed::start();

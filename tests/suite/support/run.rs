@@ -18,7 +18,7 @@
 //! server tests check what reaches a server), and memory.
 //!
 //! Every end-to-end test runs the binary through [`ci_registry_login`], so the leak
-//! scan covers the whole suite (`tests/leak_scan.rs` checks both the scan and that).
+//! scan covers the whole suite (`tests/suite/leak_scan.rs` checks both the scan and that).
 
 use base64::Engine as _;
 use base64::engine::general_purpose::{STANDARD, URL_SAFE};
