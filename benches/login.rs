@@ -8,7 +8,14 @@
 //! the one cargo built for it with the release settings. No budget makes it fail: the
 //! table says pass or fail per line.
 
-#[path = "../tests/support/mod.rs"]
+// The integration suite's test bed, of which this uses a few parts: what the suite leaves
+// unused is caught there (tests/suite/), not here.
+#[path = "../tests/suite/support/mod.rs"]
+#[allow(
+    dead_code,
+    unused_imports,
+    reason = "the bench uses a few parts of the test bed"
+)]
 mod support;
 
 use std::path::{Path, PathBuf};

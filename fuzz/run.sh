@@ -8,7 +8,7 @@
 # New inputs go to a scratch folder, so the committed corpus stays as it is. A finding
 # prints the panic message, the input as escaped text and the command that reproduces
 # it; commit the input as fuzz/corpus/TARGET/regression-NAME and the gate
-# (tests/fuzz_corpus.rs, stable toolchain) replays it from then on.
+# (tests/suite/fuzz_corpus.rs, stable toolchain) replays it from then on.
 # The last line is the verdict; the exit code is 1 when any target found something.
 set -euo pipefail
 cd "$(dirname "$0")/.."

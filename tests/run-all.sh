@@ -6,7 +6,7 @@
 #
 # Deterministic: no random exploration here. Fuzzing is fuzz/run.sh (nightly, timed),
 # run by developers; its findings are committed under fuzz/corpus/ and replayed by
-# tests/fuzz_corpus.rs. With CI=true a test that cannot run because a promised part is
+# tests/suite/fuzz_corpus.rs. With CI=true a test that cannot run because a promised part is
 # missing (the JSON schemas, gitlab-ci-local, the release binary) fails, not skips.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -49,7 +49,7 @@ export PATH="$tools/node_modules/.bin:$PATH"
 
 echo "== building the static release binary"
 cargo build --release --locked
-# tests/static_binary.rs runs exactly this binary in an empty chroot.
+# tests/suite/static_binary.rs runs exactly this binary in an empty chroot.
 export CI_REGISTRY_LOGIN_RELEASE_BIN="${CARGO_TARGET_DIR:-$PWD/target}/x86_64-unknown-linux-gnu/release/ci-registry-login"
 
 schemas="${CI_REGISTRY_LOGIN_SCHEMAS:-$PWD/../shared/schemas}"

@@ -4,7 +4,7 @@
 //! Input: one byte choosing the registry, then the existing file.
 //!
 //! The property itself: the fuzz target runs it on random input (fuzz/run.sh), and
-//! tests/fuzz_corpus.rs replays every committed input through it in the gate.
+//! tests/suite/fuzz_corpus.rs replays every committed input through it in the gate.
 use ci_registry_login::auth_file::{merge_login, parse, remove_login, render};
 use serde_json::{Map, Value, json};
 

@@ -2,7 +2,7 @@
 //! payload wrapped in a compact JWT decodes exactly as serde reads the payload itself.
 //!
 //! The property itself: the fuzz target runs it on random input (fuzz/run.sh), and
-//! tests/fuzz_corpus.rs replays every committed input through it in the gate.
+//! tests/suite/fuzz_corpus.rs replays every committed input through it in the gate.
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use ci_registry_login::jwt::Claims;

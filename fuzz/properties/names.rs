@@ -5,7 +5,7 @@
 //! idempotent. Input: `REGISTRY` or `REGISTRY\nREPOSITORY`.
 //!
 //! The property itself: the fuzz target runs it on random input (fuzz/run.sh), and
-//! tests/fuzz_corpus.rs replays every committed input through it in the gate.
+//! tests/suite/fuzz_corpus.rs replays every committed input through it in the gate.
 use ci_registry_login::names::{Registry, Repository};
 
 pub fn check(data: &[u8]) {

@@ -3,7 +3,7 @@
 //! variable can have.
 //!
 //! The property itself: the fuzz target runs it on random input (fuzz/run.sh), and
-//! tests/fuzz_corpus.rs replays every committed input through it in the gate.
+//! tests/suite/fuzz_corpus.rs replays every committed input through it in the gate.
 use ci_registry_login::vars::parse_variables_file;
 
 pub fn check(data: &[u8]) {

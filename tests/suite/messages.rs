@@ -1,0 +1,68 @@
+//! Issue 12: messages as a newcomer meets them. GitLab's log section markers belong in
+//! a GitLab job log, not in a person's terminal: the shipped example variables file
+//! sets `GITLAB_CI: "true"`; run in a terminal (a pseudo-terminal from `script`), the
+//! login prints no raw markers; with `CI_REGISTRY_LOGIN_SECTIONS=always` it does.
+
+use crate::support;
+use crate::support::run::{Run, binary};
+use std::path::PathBuf;
+
+fn in_a_terminal(extra_env: &[(&str, &str)]) -> String {
+    let example =
+        PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("examples/gitlab-job.variables.yml");
+    let run = Run::new(PathBuf::from("/usr/bin/script"));
+    let config = run.path("config.json");
+    let command = format!(
+        "'{}' --no-verify --engine auth-file --auth-file '{}' --variables-file '{}'",
+        binary().display(),
+        config.display(),
+        example.display()
+    );
+    let out = run
+        .args(["-qec", &command, "/dev/null"])
+        .envs(extra_env.iter().copied())
+        .allow_secret_in(&config)
+        .run()
+        .expect_code(0);
+    out.stdout
+}
+
+#[test]
+fn a_terminal_gets_no_section_markers() {
+    let shown = in_a_terminal(&[]);
+    support::assert_contains(&shown, "logged in to registry.example.com");
+    assert!(!shown.contains("section_start"), "{shown:?}");
+    assert!(!shown.contains('\u{1b}'), "{shown:?}");
+}
+
+#[test]
+fn sections_can_be_forced() {
+    let shown = in_a_terminal(&[("CI_REGISTRY_LOGIN_SECTIONS", "always")]);
+    support::assert_contains(&shown, "section_start:");
+}
+
+/// A network failure is said once, as a network failure (exit 5), never as a credential
+/// verdict and never as Rust `Debug` text (`CI_REGISTRY=foo_bar` once gave "protocol
+/// error: Label contains invalid characters: Err(Errors)").
+#[test]
+fn a_name_that_cannot_resolve_is_one_line_and_exit_5() {
+    let out = support::run::ci_registry_login()
+        .envs([
+            ("CI_REGISTRY", "foo_bar"),
+            ("CI_PROJECT_PATH", "group/app"),
+            ("CI_JOB_TOKEN", "glcbt-64_messages-Hs2Lq"),
+            ("CI_REGISTRY_USER", "gitlab-ci-token"),
+            ("CI_REGISTRY_PASSWORD", "glcbt-64_messages-Hs2Lq"),
+        ])
+        .args(["--push", "--engine", "auth-file"])
+        .run()
+        .expect_code(5);
+    let said = out.said();
+    let errors: Vec<&str> = said.lines().filter(|l| l.contains("error:")).collect();
+    assert_eq!(errors.len(), 1, "{said}");
+    support::assert_contains(errors[0], "cannot reach foo_bar");
+    support::assert_contains(errors[0], "'_' is not allowed in a DNS name");
+    for debug in ["Err(", "Query {", "no credential can"] {
+        assert!(!said.contains(debug), "{debug}: {said}");
+    }
+}

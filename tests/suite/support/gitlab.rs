@@ -1,0 +1,626 @@
+//! The GitLab emulator: `/jwt/auth`, two API endpoints, a request log and
+//! fault switches, served from background threads.
+//!
+//! It listens twice: on `127.0.0.1` (the instance, [`GitLab::url`]) and on
+//! `127.0.0.2` ([`GitLab::alias_url`]), the same instance behind another
+//! address. Faults apply to the first listener only, so the alias can be the
+//! clean target of a redirect fault: clients drop `Authorization` when a
+//! redirect changes host, exactly like the proxy setups of reference §6.1.
+
+use std::collections::HashMap;
+use std::net::{IpAddr, TcpListener};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use base64::Engine;
+use serde_json::{Value, json};
+
+use super::auth::{self, Access, CI_JOB_USER, Credential, Refusal};
+use super::http::{self, ClientResponse, Reply, Request, Response, Server};
+use super::jwt::{self, Jwt, Signer};
+use super::world::World;
+
+const HTML: &str = "text/html; charset=utf-8";
+const TEXT: &str = "text/plain; charset=utf-8";
+const BAD_GATEWAY_HTML: &str = "<html>\r\n<head><title>502 Bad Gateway</title></head>\r\n<body>\r\n<center><h1>502 Bad Gateway</h1></center>\r\n<hr><center>nginx</center>\r\n</body>\r\n</html>\r\n";
+const SERVER_ERROR_HTML: &str = "<!DOCTYPE html>\n<html><head><title>We're sorry, but something went wrong (500)</title></head><body><h1>500</h1><p>Whoops, something went wrong on our end.</p></body></html>\n";
+const NOT_FOUND_HTML: &str = "<!DOCTYPE html>\n<html><head><title>The page you're looking for could not be found (404)</title></head><body><h1>404</h1><p>Page Not Found</p></body></html>\n";
+const API_UNAUTHORIZED: &str = r#"{"message":"401 Unauthorized"}"#;
+const NOT_A_PAT: &str = r#"{"message":"400 Bad request - This endpoint requires token type to be a personal access token"}"#;
+/// Size of the [`Fault::HugeBody`] answer.
+pub const HUGE_BODY_BYTES: usize = 10 * 1024 * 1024;
+
+/// A misbehaviour to inject on a path (matched exactly, query excluded).
+#[derive(Clone, Debug)]
+pub enum Fault {
+    /// 502 with nginx's HTML page.
+    BadGateway,
+    /// 500 with an empty body.
+    InternalError,
+    /// 404 with an empty body, like the realm during podman's concurrent first pushes.
+    NotFound,
+    /// 429 with `Retry-After: 1`.
+    TooManyRequests,
+    /// `status` (302, 307, ...) to `to` (scheme://host:port) plus the original path and query.
+    Redirect { status: u16, to: String },
+    /// Process the request as if a proxy had removed `Authorization`.
+    StripAuthorization,
+    /// Answer normally, but only after this long (cut short when the emulator is dropped).
+    Delay(Duration),
+    /// Read the request, then never answer until the emulator is dropped.
+    Hang,
+    /// 200 with JSON cut off in the middle of the token.
+    GarbageJson,
+    /// 200 with a well-formed `{"token":...}` of [`HUGE_BODY_BYTES`].
+    HugeBody,
+    /// 200 with a token of three dot-separated parts that are not base64url.
+    MalformedJwt,
+    /// 200 with `{}`.
+    EmptyJson,
+}
+
+/// How many matching requests a fault hits.
+#[derive(Clone, Copy, Debug)]
+pub enum Times {
+    First(usize),
+    Always,
+}
+
+struct Injection {
+    path: String,
+    fault: Fault,
+    remaining: Option<usize>,
+}
+
+/// How a logged request authenticated, without any secret.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Authorization {
+    /// The Basic username; empty when the header did not decode.
+    Basic(String),
+    Bearer,
+    /// Any other scheme, as sent.
+    Other(String),
+}
+
+/// One request as the emulator saw it, and the status it answered
+/// (None when it never answered).
+#[derive(Clone, Debug)]
+pub struct LoggedRequest {
+    pub path: String,
+    pub query: Vec<(String, String)>,
+    pub authorization: Option<Authorization>,
+    /// Lower-case header names, e.g. to see whether `private-token` was sent.
+    pub header_names: Vec<String>,
+    pub status: Option<u16>,
+    /// Arrived on the alias listener (127.0.0.2).
+    pub via_alias: bool,
+}
+
+impl LoggedRequest {
+    pub fn param(&self, name: &str) -> Option<&str> {
+        http::query_param(&self.query, name)
+    }
+
+    pub fn params(&self, name: &str) -> Vec<&str> {
+        http::query_params(&self.query, name)
+    }
+}
+
+struct Emulator {
+    url: String,
+    world: Mutex<World>,
+    faults: Mutex<Vec<Injection>>,
+    log: Mutex<Vec<LoggedRequest>>,
+    /// Failed Basic logins per client IP, for the optional Rack::Attack ban.
+    failed_logins: Mutex<HashMap<IpAddr, u32>>,
+    signer: Signer,
+}
+
+/// A running emulator; dropping it stops both listeners and releases hung requests.
+pub struct GitLab {
+    emulator: Arc<Emulator>,
+    alias_url: String,
+    _primary: Server,
+    _alias: Server,
+}
+
+impl GitLab {
+    pub fn start(world: World) -> GitLab {
+        let primary = TcpListener::bind("127.0.0.1:0").expect("bind 127.0.0.1:0");
+        let alias = TcpListener::bind("127.0.0.2:0").expect("bind 127.0.0.2:0");
+        let emulator = Arc::new(Emulator {
+            url: format!("http://{}", primary.local_addr().unwrap()),
+            world: Mutex::new(world),
+            faults: Mutex::new(Vec::new()),
+            log: Mutex::new(Vec::new()),
+            failed_logins: Mutex::new(HashMap::new()),
+            signer: Signer::from_fixture(),
+        });
+        let alias_url = format!("http://{}", alias.local_addr().unwrap());
+        let on_primary = Arc::clone(&emulator);
+        let on_alias = Arc::clone(&emulator);
+        GitLab {
+            _primary: Server::start(
+                primary,
+                Arc::new(move |r: &Request| on_primary.handle(r, false)),
+            ),
+            _alias: Server::start(alias, Arc::new(move |r: &Request| on_alias.handle(r, true))),
+            emulator,
+            alias_url,
+        }
+    }
+
+    /// `http://127.0.0.1:PORT`, the instance URL (`CI_SERVER_URL`).
+    pub fn url(&self) -> &str {
+        &self.emulator.url
+    }
+
+    /// `url()/jwt/auth`, the registry's token realm.
+    pub fn realm(&self) -> String {
+        format!("{}/jwt/auth", self.url())
+    }
+
+    /// `http://127.0.0.2:PORT`: the same instance on another host, without faults.
+    pub fn alias_url(&self) -> &str {
+        &self.alias_url
+    }
+
+    /// Every request so far, in arrival order.
+    pub fn requests(&self) -> Vec<LoggedRequest> {
+        self.emulator.log.lock().unwrap().clone()
+    }
+
+    /// The requests to one path, in arrival order.
+    pub fn requests_to(&self, path: &str) -> Vec<LoggedRequest> {
+        let log = self.emulator.log.lock().unwrap();
+        log.iter().filter(|r| r.path == path).cloned().collect()
+    }
+
+    pub fn clear_requests(&self) {
+        self.emulator.log.lock().unwrap().clear();
+    }
+
+    /// A copy of the current world.
+    pub fn world(&self) -> World {
+        self.emulator.world.lock().unwrap().clone()
+    }
+
+    /// Changes the world while running, e.g. to finish a job or revoke a token.
+    pub fn edit_world(&self, edit: impl FnOnce(&mut World)) {
+        edit(&mut self.emulator.world.lock().unwrap());
+    }
+
+    /// Makes requests to `path` misbehave; earlier injections on a path win
+    /// until they are used up.
+    pub fn inject(&self, path: &str, fault: Fault, times: Times) {
+        let remaining = match times {
+            Times::First(n) => Some(n),
+            Times::Always => None,
+        };
+        self.emulator.faults.lock().unwrap().push(Injection {
+            path: path.to_string(),
+            fault,
+            remaining,
+        });
+    }
+
+    pub fn clear_faults(&self) {
+        self.emulator.faults.lock().unwrap().clear();
+    }
+
+    /// `GET /jwt/auth?service=container_registry&scope=...` (one `scope=` per
+    /// entry), with Basic credentials when given.
+    pub fn request_token(&self, basic: Option<(&str, &str)>, scopes: &[&str]) -> ClientResponse {
+        let mut url = format!("{}?service=container_registry", self.realm());
+        for scope in scopes {
+            url.push_str(&format!("&scope={}", http::percent_encode(scope)));
+        }
+        let header = basic.map(|(user, password)| http::basic(user, password));
+        let headers: Vec<(&str, &str)> = header
+            .iter()
+            .map(|h| ("Authorization", h.as_str()))
+            .collect();
+        http::get(&url, &headers)
+    }
+
+    /// Like [`GitLab::request_token`], but insists on a 200 and decodes the JWT.
+    pub fn token(&self, basic: Option<(&str, &str)>, scopes: &[&str]) -> Jwt {
+        let response = self.request_token(basic, scopes);
+        assert_eq!(
+            response.status,
+            200,
+            "/jwt/auth answered {}",
+            response.text()
+        );
+        jwt::decode(
+            response.json()["token"]
+                .as_str()
+                .expect("token is a string"),
+        )
+    }
+
+    /// Verifies a token's signature with the emulator's key.
+    pub fn signed_by_me(&self, token: &str) -> bool {
+        self.emulator.signer.verifies(token)
+    }
+
+    pub fn kid(&self) -> &str {
+        self.emulator.signer.kid()
+    }
+}
+
+impl Emulator {
+    fn handle(&self, request: &Request, via_alias: bool) -> Reply {
+        let fault = if via_alias {
+            None
+        } else {
+            self.take_fault(&request.path)
+        };
+        let reply = match fault {
+            None => Reply::Now(self.route(request)),
+            Some(fault) => self.misbehave(request, fault),
+        };
+        self.record(request, &reply, via_alias);
+        reply
+    }
+
+    fn take_fault(&self, path: &str) -> Option<Fault> {
+        let mut faults = self.faults.lock().unwrap();
+        let injection = faults
+            .iter_mut()
+            .find(|i| i.path == path && i.remaining != Some(0))?;
+        if let Some(remaining) = &mut injection.remaining {
+            *remaining -= 1;
+        }
+        Some(injection.fault.clone())
+    }
+
+    fn misbehave(&self, request: &Request, fault: Fault) -> Reply {
+        let ok_json = |body: Vec<u8>| Reply::Now(Response::json(200, body));
+        match fault {
+            Fault::BadGateway => Reply::Now(Response::text(502, HTML, BAD_GATEWAY_HTML)),
+            Fault::InternalError => Reply::Now(Response::empty(500)),
+            Fault::NotFound => Reply::Now(Response::empty(404)),
+            Fault::TooManyRequests => Reply::Now(
+                Response::text(429, TEXT, "Retry later\n").with_header("Retry-After", "1"),
+            ),
+            Fault::Redirect { status, to } => {
+                let query = if request.raw_query.is_empty() {
+                    String::new()
+                } else {
+                    format!("?{}", request.raw_query)
+                };
+                let location = format!("{to}{}{query}", request.path);
+                Reply::Now(Response::empty(status).with_header("Location", &location))
+            }
+            Fault::StripAuthorization => {
+                Reply::Now(self.route(&request.clone().without_header("Authorization")))
+            }
+            Fault::Delay(delay) => Reply::After(delay, self.route(request)),
+            Fault::Hang => Reply::Never,
+            Fault::GarbageJson => ok_json(br#"{"token":"eyJhbGciOiJSUzI1NiIsInR5cCI6"#.to_vec()),
+            Fault::HugeBody => {
+                let mut body = br#"{"token":""#.to_vec();
+                body.resize(HUGE_BODY_BYTES - 2, b'A');
+                body.extend_from_slice(br#""}"#);
+                ok_json(body)
+            }
+            Fault::MalformedJwt => ok_json(br#"{"token":"not*base64.@@@@.%%%%"}"#.to_vec()),
+            Fault::EmptyJson => ok_json(b"{}".to_vec()),
+        }
+    }
+
+    fn record(&self, request: &Request, reply: &Reply, via_alias: bool) {
+        let status = match reply {
+            Reply::Now(response) | Reply::After(_, response) => Some(response.status),
+            Reply::Never => None,
+        };
+        let authorization = request.header("Authorization").map(|value| {
+            let (scheme, rest) = value.split_once(' ').unwrap_or((value, ""));
+            if scheme.eq_ignore_ascii_case("basic") {
+                Authorization::Basic(decode_basic(rest).map(|(user, _)| user).unwrap_or_default())
+            } else if scheme.eq_ignore_ascii_case("bearer") {
+                Authorization::Bearer
+            } else {
+                Authorization::Other(scheme.to_string())
+            }
+        });
+        self.log.lock().unwrap().push(LoggedRequest {
+            path: request.path.clone(),
+            query: request.query.clone(),
+            authorization,
+            header_names: request
+                .headers
+                .iter()
+                .map(|(k, _)| k.to_ascii_lowercase())
+                .collect(),
+            status,
+            via_alias,
+        });
+    }
+
+    fn route(&self, request: &Request) -> Response {
+        match (request.method.as_str(), request.path.as_str()) {
+            ("GET", "/jwt/auth") => self.jwt_auth(request),
+            // Only GET is routed: a POST (or anything else) finds no route.
+            (_, "/jwt/auth") => Response::empty(404),
+            ("GET", "/api/v4/personal_access_tokens/self") => self.personal_access_token(request),
+            ("GET", "/api/v4/job") => self.current_job(request),
+            (_, path) if path.starts_with("/api/") => {
+                Response::json(404, r#"{"message":"404 Not Found"}"#)
+            }
+            _ => Response::text(404, HTML, NOT_FOUND_HTML),
+        }
+    }
+
+    /// `JwtController#auth` and `ContainerRegistryAuthenticationService#execute` (§1.1–1.7).
+    fn jwt_auth(&self, request: &Request) -> Response {
+        let world = self.world.lock().unwrap();
+        let credential = match basic_credentials(request) {
+            None => Credential::Anonymous,
+            Some((login, password)) => {
+                match self.authenticate(&world, request.peer.ip(), &login, &password) {
+                    Ok(credential) => credential,
+                    Err(response) => return response,
+                }
+            }
+        };
+        if request.param("service") != Some("container_registry") {
+            return Response::empty(404);
+        }
+        if !world.settings.registry_enabled {
+            return registry_error(404, "UNAVAILABLE", "registry not enabled");
+        }
+        if !credential.has_registry_ability() {
+            return registry_error(403, "DENIED", "access forbidden");
+        }
+        // Rack's parse_query keeps repeated keys; each value may hold several
+        // space-separated scopes.
+        let scopes: Vec<String> = request
+            .params("scope")
+            .iter()
+            .flat_map(|value| value.split_whitespace())
+            .map(str::to_string)
+            .collect();
+        let Ok(granted) = auth::grant(&world, &credential, &scopes) else {
+            return Response::text(500, HTML, SERVER_ERROR_HTML);
+        };
+        if granted.is_empty() && matches!(credential, Credential::Anonymous) {
+            return registry_error(403, "DENIED", "access forbidden");
+        }
+        if auth::push_protected(&world, &credential, &granted) {
+            return registry_error(
+                403,
+                "DENIED",
+                "Pushing to protected repository path forbidden",
+            );
+        }
+        let token = self.issue(&world, &credential, &granted);
+        Response::json(200, format!(r#"{{"token":"{token}"}}"#))
+    }
+
+    /// Resolves Basic credentials, with the optional IP ban around it
+    /// (`find_for_git_client`'s `rate_limit!`: success resets the count,
+    /// `gitlab-ci-token` is exempt, a 2FA refusal is raised before counting).
+    fn authenticate<'w>(
+        &self,
+        world: &'w World,
+        ip: IpAddr,
+        login: &str,
+        password: &str,
+    ) -> Result<Credential<'w>, Response> {
+        let exempt = login == CI_JOB_USER;
+        let mut failed_logins = self.failed_logins.lock().unwrap();
+        let failures = failed_logins.entry(ip).or_default();
+        let limit = world.settings.ip_ban_after_failures;
+        if !exempt && limit.is_some_and(|limit| *failures >= limit) {
+            let message = "Too many failed authentication attempts from this IP";
+            return Err(Response::text(403, TEXT, message));
+        }
+        let result = auth::find_for_git_client(world, login, password);
+        if !exempt {
+            match &result {
+                Ok(_) => *failures = 0,
+                Err(Refusal::TwoFactorRequiresToken) => {}
+                Err(_) => *failures += 1,
+            }
+        }
+        result.map_err(|refusal| self.unauthorized(world, &refusal))
+    }
+
+    /// The 401 body of §0.2 (or of old versions, when the setting asks for it).
+    fn unauthorized(&self, world: &World, refusal: &Refusal) -> Response {
+        let url = world.settings.external_url.as_deref().unwrap_or(&self.url);
+        let message = match (world.settings.legacy_401_message, refusal) {
+            (false, _) => format!(
+                "HTTP Basic: Access denied. If a password was provided for Git authentication, the password was incorrect or you're required to use a token instead of a password. If a token was provided, it was either incorrect, expired, or improperly scoped. See {url}/help/user/profile/account/two_factor_authentication_troubleshooting.md#error-http-basic-access-denied-if-a-password-was-provided-for-git-authentication-"
+            ),
+            (true, Refusal::BadCredentials) => "HTTP Basic: Access denied".to_string(),
+            (true, _) => format!(
+                "HTTP Basic: Access denied\nYou must use a personal access token with 'api' scope for Git over HTTP.\nYou can generate one at {url}/-/profile/personal_access_tokens"
+            ),
+        };
+        let body = json!({"errors": [{"code": "UNAUTHORIZED", "message": message}]});
+        Response::json(401, body.to_string())
+    }
+
+    /// Signs the registry token with the claims of §1.7.
+    fn issue(&self, world: &World, credential: &Credential, granted: &[Access]) -> String {
+        let now = unix_now();
+        let lifetime = world.settings.token_lifetime_minutes * 60;
+        let access: Vec<Value> = granted.iter().map(access_entry).collect();
+        let mut claims = json!({
+            "jti": self.signer.uuid(),
+            "aud": "container_registry",
+            "iss": world.settings.issuer,
+            "iat": now,
+            "nbf": now - 5,
+            "exp": now + lifetime,
+            "auth_type": credential.auth_type(),
+            "access": access,
+            "user": self.user_info_token(credential, now),
+        });
+        // `sub` is compacted away when there is no user.
+        if let Some(user) = credential.user() {
+            claims["sub"] = json!(user.username);
+        }
+        self.signer.sign(&claims)
+    }
+
+    /// The nested `user` JWT (recent GitLab), with its default 60 s lifetime.
+    fn user_info_token(&self, credential: &Credential, now: u64) -> String {
+        let token_type = credential.auth_type();
+        let info = match (credential, credential.user()) {
+            (_, Some(user)) => {
+                json!({"token_type": token_type, "username": user.username, "user_id": user.id})
+            }
+            (Credential::Deploy(token), None) => {
+                json!({"token_type": token_type, "username": token.username, "deploy_token_id": token.id})
+            }
+            _ => Value::Null,
+        };
+        self.signer.sign(&json!({
+            "user_info": info,
+            "jti": self.signer.uuid(),
+            "iat": now,
+            "nbf": now - 5,
+            "exp": now + 60,
+        }))
+    }
+
+    /// `GET /api/v4/personal_access_tokens/self` (§5).
+    fn personal_access_token(&self, request: &Request) -> Response {
+        let world = self.world.lock().unwrap();
+        let Some(secret) = api_token(request) else {
+            return Response::json(401, API_UNAUTHORIZED);
+        };
+        if let Some(token) = world.access_tokens.iter().find(|t| t.token == secret) {
+            // AccessTokenValidationService checks expiry before revocation.
+            if token.expired() {
+                return invalid_token(
+                    "Token is expired. You can either do re-authorization or token refresh.",
+                );
+            }
+            if token.revoked {
+                return invalid_token("Token was revoked. You have to re-authorize from the user.");
+            }
+            let Some(user) = world.user(&token.user).filter(|u| !u.blocked) else {
+                return Response::json(401, API_UNAUTHORIZED);
+            };
+            let entity = json!({
+                "id": token.id,
+                "name": token.name,
+                "revoked": token.revoked,
+                "created_at": format!("{}T09:00:00.000Z", token.created_at),
+                "description": token.description,
+                "scopes": token.scopes.iter().map(|s| s.as_str()).collect::<Vec<_>>(),
+                "user_id": user.id,
+                "last_used_at": null,
+                "active": token.active(),
+                "expires_at": token.expires_at.map(|d| d.to_string()),
+            });
+            return Response::json(200, entity.to_string());
+        }
+        let job = world.jobs.iter().any(|j| j.token == secret && j.running);
+        let deploy = world
+            .deploy_tokens
+            .iter()
+            .any(|t| t.token == secret && t.active());
+        if job || deploy {
+            return Response::json(400, NOT_A_PAT);
+        }
+        Response::json(401, API_UNAUTHORIZED)
+    }
+
+    /// `GET /api/v4/job` with `JOB-TOKEN`: the job while it runs.
+    fn current_job(&self, request: &Request) -> Response {
+        let world = self.world.lock().unwrap();
+        let job = request
+            .header("JOB-TOKEN")
+            .and_then(|secret| world.jobs.iter().find(|j| j.token == secret && j.running));
+        let Some(job) = job else {
+            return Response::json(401, API_UNAUTHORIZED);
+        };
+        let project = world.project(&job.project);
+        let user = job.user.as_deref().and_then(|name| world.user(name));
+        let entity = json!({
+            "id": job.id,
+            "status": "running",
+            "stage": "build",
+            "name": job.name,
+            "ref": "main",
+            "tag": false,
+            "allow_failure": false,
+            "user": user.map(|u| json!({"id": u.id, "username": u.username, "state": "active"})),
+            "pipeline": {"id": job.id / 10, "project_id": project.map(|p| p.id), "ref": "main", "status": "running"},
+            "web_url": format!("{}/{}/-/jobs/{}", self.url, job.project, job.id),
+        });
+        Response::json(200, entity.to_string())
+    }
+}
+
+/// `{"errors":[{"code":..,"message":..}],"http_status":..}`, the service's `error()`.
+fn registry_error(status: u16, code: &str, message: &str) -> Response {
+    let body = json!({"errors": [{"code": code, "message": message}], "http_status": status});
+    Response::json(status, body.to_string())
+}
+
+/// rack-oauth2's invalid_token answer.
+fn invalid_token(description: &str) -> Response {
+    let challenge = format!(
+        r#"Bearer realm="Protected by OAuth 2.0", error="invalid_token", error_description="{description}""#
+    );
+    let body = json!({"error": "invalid_token", "error_description": description});
+    Response::json(401, body.to_string()).with_header("WWW-Authenticate", &challenge)
+}
+
+/// Basic credentials as Rails' `authenticate_with_http_basic` sees them: only
+/// the Basic scheme, and only when the decoded value holds a `:`.
+fn basic_credentials(request: &Request) -> Option<(String, String)> {
+    let value = request.header("Authorization")?;
+    let (scheme, encoded) = value.split_once(' ')?;
+    if !scheme.eq_ignore_ascii_case("basic") {
+        return None;
+    }
+    decode_basic(encoded)
+}
+
+fn decode_basic(encoded: &str) -> Option<(String, String)> {
+    let decoded = base64::engine::general_purpose::STANDARD
+        .decode(encoded.trim())
+        .ok()?;
+    let decoded = String::from_utf8(decoded).ok()?;
+    let (user, password) = decoded.split_once(':')?;
+    Some((user.to_string(), password.to_string()))
+}
+
+/// The API token from `PRIVATE-TOKEN`, `Authorization: Bearer` or `JOB-TOKEN`.
+fn api_token(request: &Request) -> Option<&str> {
+    let bearer = || {
+        let value = request.header("Authorization")?;
+        let (scheme, token) = value.split_once(' ')?;
+        scheme
+            .eq_ignore_ascii_case("bearer")
+            .then_some(token.trim())
+    };
+    request
+        .header("PRIVATE-TOKEN")
+        .or_else(bearer)
+        .or_else(|| request.header("JOB-TOKEN"))
+}
+
+fn access_entry(access: &Access) -> Value {
+    let mut entry = json!({"type": access.kind, "name": access.name, "actions": access.actions});
+    if let Some((id, root_namespace_id, path)) = &access.project {
+        entry["meta"] =
+            json!({"project_path": path, "project_id": id, "root_namespace_id": root_namespace_id});
+    }
+    entry
+}
+
+fn unix_now() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .unwrap()
+        .as_secs()
+}
