@@ -719,6 +719,28 @@ mod tests {
         );
     }
 
+    /// Issue 11, finding 4: an access token never travels to an API in clear off
+    /// loopback without --insecure, the rule realms follow.
+    #[test]
+    fn a_plain_http_api_off_loopback_needs_insecure() {
+        let remote = "http://gitlab.example.com/api/v4";
+        let problem = plain_http_problem(remote, false).unwrap();
+        assert!(
+            problem.contains("plain HTTP") && problem.contains("--insecure"),
+            "{problem}"
+        );
+        assert_eq!(plain_http_problem(remote, true), None);
+        assert_eq!(
+            plain_http_problem("http://127.0.0.1:8080/api/v4", false),
+            None
+        );
+        assert_eq!(plain_http_problem("http://[::1]:8080/api/v4", false), None);
+        assert_eq!(
+            plain_http_problem("https://gitlab.example.com/api/v4", false),
+            None
+        );
+    }
+
     #[test]
     fn api_urls() {
         assert_eq!(
