@@ -428,6 +428,7 @@ fn isolation_failure(e: IsolationError) -> Failure {
 }
 
 fn logout(config: &Config) -> Result<Exit> {
+    let json = config.printer.format == Format::Json;
     // The job's folder holds every registry's credentials: removing it logs out of all.
     if let Some(folder) = &config.isolation {
         let removed = isolation::remove(folder).map_err(isolation_failure)?;
@@ -436,10 +437,16 @@ fn logout(config: &Config) -> Result<Exit> {
         } else {
             format!("no credentials folder {} to remove", folder.display())
         });
+        if json {
+            config.printer.json(&serde_json::json!({"logout": {
+                "folder": folder.display().to_string(), "removed": removed,
+            }}));
+        }
         return Ok(Exit::Success);
     }
     let engine = engines::select(config.engine, &config.paths, &config.engine_policy)
         .map_err(engine_failure)?;
+    let mut done = Vec::new();
     for target in &config.targets {
         let removed = engine.logout(&target.keys).map_err(engine_failure)?;
         config.printer.summary(&if removed {
@@ -455,6 +462,15 @@ fn logout(config: &Config) -> Result<Exit> {
                 engine.name()
             )
         });
+        done.push(serde_json::json!({
+            "registry": target.registry.host_port(),
+            "keys": target.keys,
+            "engine": engine.name(),
+            "removed": removed,
+        }));
+    }
+    if json {
+        config.printer.json(&serde_json::json!({ "logout": done }));
     }
     Ok(Exit::Success)
 }

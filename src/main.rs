@@ -5,6 +5,7 @@ use ci_registry_login::cli::Cli;
 use ci_registry_login::commands;
 use ci_registry_login::config::Config;
 use ci_registry_login::error::{Exit, Failure};
+use ci_registry_login::output::Format;
 use ci_registry_login::vars::Vars;
 use clap::Parser;
 use std::process::ExitCode;
@@ -19,10 +20,17 @@ fn main() -> ExitCode {
     }
     let cli = Cli::parse_from(args);
     init_tracing(cli.common.verbose, cli.common.quiet);
+    let json = cli.common.format == Format::Json;
     let exit = match run(cli) {
         Ok(exit) => exit,
         Err(failure) => {
             ci_registry_login::output::print_failure(&failure);
+            // `--format json` promises JSON on stdout, also when nothing could start.
+            if json {
+                ci_registry_login::output::print_json(&ci_registry_login::output::failure_json(
+                    &failure,
+                ));
+            }
             failure.exit
         }
     };

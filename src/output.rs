@@ -58,8 +58,24 @@ impl Printer {
     }
 
     pub fn json(&self, value: &Value) {
-        self.report(&format!("{value}\n"));
+        print_json(value);
     }
+}
+
+/// One JSON document on stdout; a closed stdout is no reason to panic.
+pub fn print_json(value: &Value) {
+    let mut out = std::io::stdout().lock();
+    let _ = writeln!(out, "{value}");
+    let _ = out.flush();
+}
+
+/// A failure for `--format json`: `{"error": {"exit", "message", "hint"}}`.
+pub fn failure_json(failure: &Failure) -> Value {
+    json!({"error": {
+        "exit": failure.exit.code(),
+        "message": failure.message,
+        "hint": failure.hint,
+    }})
 }
 
 /// An error as the user sees it, with what to do about it. Errors are printed even

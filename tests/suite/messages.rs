@@ -66,3 +66,40 @@ fn a_name_that_cannot_resolve_is_one_line_and_exit_5() {
         assert!(!said.contains(debug), "{debug}: {said}");
     }
 }
+
+/// `--format json` promises JSON on stdout: also for a usage error (exit 2), and for
+/// `logout`, which said nothing there before.
+#[test]
+fn json_is_printed_for_usage_errors_and_logout() {
+    let out = support::run::ci_registry_login()
+        .args(["plan", "--format", "json", "--registry", "bad host"])
+        .run()
+        .expect_code(2);
+    let error = &out.json()["error"];
+    assert_eq!(error["exit"], 2);
+    support::assert_contains(error["message"].as_str().unwrap(), "--registry");
+
+    let run = support::run::ci_registry_login();
+    let config = run.path("config.json");
+    std::fs::write(
+        &config,
+        r#"{"auths":{"registry.example.com":{"auth":"dTpw"},"other.example.com":{"auth":"dTpw"}}}"#,
+    )
+    .unwrap();
+    let out = run
+        .args(["logout", "--format", "json", "--engine", "auth-file"])
+        .args([
+            "--registry",
+            "registry.example.com",
+            "--registry",
+            "nothing.example.com",
+        ])
+        .arg("--auth-file")
+        .arg(&config)
+        .run()
+        .expect_code(0);
+    let logout = out.json()["logout"].clone();
+    assert_eq!(logout[0]["registry"], "registry.example.com");
+    assert_eq!(logout[0]["removed"], true);
+    assert_eq!(logout[1]["removed"], false);
+}
