@@ -140,7 +140,7 @@ impl Scope {
 }
 
 /// The kinds of credential, in the order they are preferred: least privilege and
-/// shortest life first.
+/// shortest life first. Everything else about a kind is its row in [`KINDS`].
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub enum Kind {
     RegistryUser,
@@ -150,33 +150,110 @@ pub enum Kind {
     Password,
 }
 
+/// What the product knows about one kind of credential: one row each, in rank order
+/// (a new kind is a new row here, plus the source that finds it).
+pub struct KindRow {
+    pub kind: Kind,
+    /// The `--use` value and the name in every message.
+    pub name: &'static str,
+    /// `--use`'s help for this value.
+    pub help: &'static str,
+    /// Why this kind ranks where it does, for the one-line explanation.
+    pub merit: &'static str,
+    /// The user name GitLab expects when none is given (`None`: one must be given).
+    pub default_user: Option<&'static str>,
+    /// GitLab's type prefix of such a secret (reference section 9.1), for telling an
+    /// explicit secret's kind.
+    pub prefix: Option<&'static str>,
+    /// Issued for one job and dead when it ends: CI_REGISTRY_PASSWORD or CI_JOB_TOKEN.
+    pub job_scoped: bool,
+}
+
+/// The user GitLab requires with a job token.
+pub const JOB_TOKEN_USER: &str = "gitlab-ci-token";
+/// GitLab accepts any user name with an access token; this one says what it is.
+pub const ACCESS_TOKEN_USER: &str = "gitlab-token";
+
+pub const KINDS: [KindRow; 5] = [
+    KindRow {
+        kind: Kind::RegistryUser,
+        name: "registry-user",
+        help: "CI_REGISTRY_USER and CI_REGISTRY_PASSWORD (the job's own registry login)",
+        merit: "dies with the job",
+        default_user: Some(JOB_TOKEN_USER),
+        prefix: None,
+        job_scoped: true,
+    },
+    KindRow {
+        kind: Kind::JobToken,
+        name: "job-token",
+        help: "CI_JOB_TOKEN with the user gitlab-ci-token",
+        merit: "dies with the job",
+        default_user: Some(JOB_TOKEN_USER),
+        prefix: Some("glcbt-"),
+        job_scoped: true,
+    },
+    KindRow {
+        kind: Kind::DeployToken,
+        name: "deploy-token",
+        help: "a deploy token (CI_DEPLOY_USER and CI_DEPLOY_PASSWORD, or gldt- in --password-env)",
+        merit: "registry-only, not tied to a person",
+        default_user: None,
+        prefix: Some("gldt-"),
+        job_scoped: false,
+    },
+    KindRow {
+        kind: Kind::AccessToken,
+        name: "access-token",
+        help: "a personal, project or group access token (glpat-)",
+        merit: "long-lived, scoped token",
+        default_user: Some(ACCESS_TOKEN_USER),
+        prefix: Some("glpat-"),
+        job_scoped: false,
+    },
+    KindRow {
+        kind: Kind::Password,
+        name: "password",
+        help: "a user name and password",
+        merit: "full rights and long-lived; last resort",
+        default_user: None,
+        prefix: None,
+        job_scoped: false,
+    },
+];
+
 impl Kind {
-    pub const ALL: [Kind; 5] = [
-        Kind::RegistryUser,
-        Kind::JobToken,
-        Kind::DeployToken,
-        Kind::AccessToken,
-        Kind::Password,
-    ];
+    pub const ALL: [Kind; 5] = {
+        let mut all = [Kind::Password; 5];
+        let mut i = 0;
+        while i < KINDS.len() {
+            all[i] = KINDS[i].kind;
+            i += 1;
+        }
+        all
+    };
+
+    pub fn row(self) -> &'static KindRow {
+        &KINDS[self as usize]
+    }
 
     pub fn as_str(self) -> &'static str {
-        match self {
-            Kind::RegistryUser => "registry-user",
-            Kind::JobToken => "job-token",
-            Kind::DeployToken => "deploy-token",
-            Kind::AccessToken => "access-token",
-            Kind::Password => "password",
-        }
+        self.row().name
     }
 
     /// Why this kind ranks where it does, for the one-line explanation.
     pub fn merit(self) -> &'static str {
-        match self {
-            Kind::RegistryUser | Kind::JobToken => "dies with the job",
-            Kind::DeployToken => "registry-only, not tied to a person",
-            Kind::AccessToken => "long-lived, scoped token",
-            Kind::Password => "full rights and long-lived; last resort",
-        }
+        self.row().merit
+    }
+
+    /// The kind a secret's GitLab type prefix names, at the start or after an instance
+    /// prefix (`acme-glpat-...`); `None` when it carries none.
+    pub fn of_prefix(secret: &str) -> Option<Kind> {
+        KINDS.iter().find_map(|row| {
+            let prefix = row.prefix?;
+            (secret.starts_with(prefix) || secret.contains(&format!("-{prefix}")))
+                .then_some(row.kind)
+        })
     }
 }
 
@@ -226,6 +303,20 @@ mod tests {
             vec![Scope::WriteRegistry]
         );
         assert!(Scope::from_token_scopes(&["read_repository"]).is_empty());
+    }
+
+    #[test]
+    fn the_kind_table_is_in_rank_order() {
+        for (i, row) in KINDS.iter().enumerate() {
+            assert_eq!(row.kind as usize, i, "{} is out of place", row.name);
+            assert_eq!(Kind::ALL[i], row.kind);
+        }
+        assert_eq!(Kind::of_prefix("glpat-abc"), Some(Kind::AccessToken));
+        assert_eq!(Kind::of_prefix("acme-glpat-abc"), Some(Kind::AccessToken));
+        assert_eq!(Kind::of_prefix("gldt-abc"), Some(Kind::DeployToken));
+        assert_eq!(Kind::of_prefix("glcbt-abc"), Some(Kind::JobToken));
+        assert_eq!(Kind::of_prefix("hunter2"), None);
+        assert_eq!(Kind::of_prefix("xglpat-abc"), None);
     }
 
     #[test]

@@ -2,9 +2,8 @@
 //! logs in, and reports. Everything here is orchestration; the work is in the modules.
 
 use crate::access::Intent;
-use crate::candidates::Mode;
 use crate::cli::{Command, HelperAction};
-use crate::config::{Config, Target};
+use crate::config::Config;
 use crate::diagnose::{engine_failure, nothing_usable};
 use crate::engines::{self, Engine, LoginRequest, Started, Stored};
 use crate::error::{Exit, Failure, Result};
@@ -12,6 +11,8 @@ use crate::gitlab_log;
 use crate::helper;
 use crate::http::Http;
 use crate::isolation::{self, IsolationError};
+use crate::job::Target;
+use crate::mode::Mode;
 use crate::names::{Registry, Scheme};
 use crate::output::{self, Format};
 use crate::pipeline;
@@ -49,7 +50,7 @@ pub fn run(config: &Config) -> Result<Exit> {
 
 /// The offline plan for one target, with what the user should know about it.
 fn build_plan(config: &Config, target: &Target) -> Result<Plan> {
-    crate::local::refuse_placeholder_registry(config.mode, &target.registry)?;
+    crate::job::refuse_placeholder_registry(config.job.mode, &target.registry)?;
     // The dependency proxy serves pulls only, whatever the job does elsewhere.
     let intent = if target.dependency_proxy {
         Intent::Pull
@@ -61,7 +62,7 @@ fn build_plan(config: &Config, target: &Target) -> Result<Plan> {
         .extend(docker_auth_config_warning(config, &target.registry));
     // A local run looks for an earlier docker login in the docker config: one that is no
     // file to read (issue 11: a FIFO hung the run) is skipped, and said so.
-    if plan.mode.is_local()
+    if config.job.mode.is_local()
         && let Some(file) = &config.paths.docker_config_file
         && let Err(e @ crate::auth_file::AuthFileError::Refused { .. }) =
             crate::auth_file::read(file)
@@ -75,7 +76,7 @@ fn build_plan(config: &Config, target: &Target) -> Result<Plan> {
             target.registry
         ));
     } else if target.repository.is_none() {
-        plan.warnings.push(if is_job_registry(config, &target.registry) {
+        plan.warnings.push(if config.job.is_own_registry(&target.registry) {
             "no repository is known (--repository, CI_REGISTRY_IMAGE, CI_PROJECT_PATH): the credential can be checked, but not what it may pull or push".into()
         } else {
             format!(
@@ -135,25 +136,20 @@ fn verify_plan(
     if indices.is_empty() {
         return None;
     }
-    let target = verify::Target {
-        registry: plan.registry.clone(),
-        repository: plan.repository.clone(),
+    // The plan is updated as each candidate is judged; the check reads its own copy.
+    let target = plan.target.clone();
+    let check = verify::Check {
+        job: &config.job,
+        target: &target,
         intent: plan.intent,
-        mode: plan.mode,
-        own_project: config
-            .vars
-            .setting("CI_PROJECT_PATH")
-            .ok()
-            .flatten()
-            .map(str::to_ascii_lowercase),
         api_url: config
             .api
             .as_ref()
-            .filter(|api| api.named_by_flag || is_job_registry(config, &plan.registry))
-            .map(|api| api.url.clone()),
+            .filter(|api| api.named_by_flag || config.job.is_own_registry(&plan.target.registry))
+            .map(|api| api.url.as_str()),
         insecure: config.insecure,
     };
-    let session = match rt.block_on(verify::connect(http, &target)) {
+    let session = match rt.block_on(verify::connect(http, &check)) {
         Ok(session) => session,
         Err(e) => {
             let failed = indices
@@ -169,7 +165,7 @@ fn verify_plan(
     // no lower-ranked secret is ever sent on speculation (issue 11, finding 3).
     for i in indices {
         let candidate = &plan.candidates[i].candidate;
-        let result = rt.block_on(verify::verify(http, &session, &target, candidate));
+        let result = rt.block_on(verify::verify(http, &session, &check, candidate));
         plan.apply_live(vec![(i, result)]);
         if plan.candidates[i].usable {
             break;
@@ -177,17 +173,6 @@ fn verify_plan(
     }
     lifetime_warning(config, plan);
     Some(scheme)
-}
-
-/// Whether `registry` is the job's own (`CI_REGISTRY`), whose GitLab the job's API is.
-fn is_job_registry(config: &Config, registry: &Registry) -> bool {
-    config
-        .vars
-        .setting("CI_REGISTRY")
-        .ok()
-        .flatten()
-        .and_then(|r| Registry::parse(r).ok())
-        .is_some_and(|r| r.same_as(registry))
 }
 
 fn lifetime_warning(config: &Config, plan: &mut Plan) {
@@ -329,7 +314,7 @@ fn login_one(
         let mut f = engine_failure(e);
         f.message = format!(
             "{} (credential: {} from {})",
-            f.message, chosen.candidate.kind, chosen.candidate.source
+            f.message, chosen.candidate.kind, chosen.candidate.origin
         );
         f
     })
@@ -346,12 +331,12 @@ fn login_request<'a>(
 ) -> LoginRequest<'a> {
     // Unchecked, a loopback or --insecure registry may speak plain HTTP: tools that
     // never fall back to it by themselves (podman...) are told they may.
-    let plain_http = match (scheme, plan.registry.explicit_scheme()) {
+    let plain_http = match (scheme, plan.target.registry.explicit_scheme()) {
         (Some(s), _) | (None, Some(s)) => s == Scheme::Http,
-        (None, None) => plan.registry.is_loopback() || insecure,
+        (None, None) => plan.target.registry.is_loopback() || insecure,
     };
     LoginRequest {
-        registry: &plan.registry,
+        registry: &plan.target.registry,
         keys: &target.keys,
         username: &chosen.candidate.username,
         secret: &chosen.candidate.secret,
@@ -373,7 +358,7 @@ fn logged_in_line(plan: &Plan, target: &Target, stored: &Stored) -> String {
         .map(|a| {
             format!(
                 "{} ({}) was not used: {}",
-                a.candidate.kind, a.candidate.source, a.reason
+                a.candidate.kind, a.candidate.origin, a.reason
             )
         })
         .collect();
@@ -477,13 +462,10 @@ fn logout(config: &Config) -> Result<Exit> {
 
 /// docker CLI 28.3 and newer prefer `DOCKER_AUTH_CONFIG` over what a login stores.
 fn docker_auth_config_warning(config: &Config, registry: &Registry) -> Option<String> {
-    let raw = config.vars.setting("DOCKER_AUTH_CONFIG").ok().flatten()?;
-    let json: serde_json::Value = serde_json::from_str(raw).ok()?;
-    let shadows = json
-        .get("auths")?
-        .as_object()?
-        .keys()
-        .filter_map(|k| Registry::parse(k).ok())
+    let shadows = config
+        .job
+        .docker_auth_config
+        .iter()
         .any(|k| k.same_as(registry));
     shadows.then(|| {
         format!(

@@ -2,13 +2,15 @@
 //! value is refused here, with the flag or variable named, before anything happens.
 
 use crate::access::{Intent, Kind};
-use crate::candidates::{Binding, Explicit, Mode, SECRET_VARIABLES};
 use crate::cli::{Cli, Command, HelperAction};
+use crate::credentials::{self, Binding, Explicit, Source};
 use crate::engines::{EngineChoice, Paths, RunPolicy};
 use crate::error::{Failure, Result};
 use crate::http::{NetSettings, RetryPolicy};
 use crate::isolation;
+use crate::job::{Job, Target};
 use crate::locations::{self};
+use crate::mode::Mode;
 use crate::names::{NameError, Registry, Repository, Scheme};
 use crate::output::Printer;
 use crate::secret::Secret;
@@ -24,18 +26,6 @@ use std::time::Duration;
 pub struct Api {
     pub url: String,
     pub named_by_flag: bool,
-}
-
-/// One registry to serve, with the repository to check access on.
-#[derive(Debug, Clone)]
-pub struct Target {
-    pub registry: Registry,
-    pub repository: Option<Repository>,
-    /// The names the credential is stored under: `host[:port]`, and for the dependency
-    /// proxy `host:443` as well (see [`dependency_proxy_target`]).
-    pub keys: Vec<String>,
-    /// GitLab's dependency proxy: pull only, with its own credential.
-    pub dependency_proxy: bool,
 }
 
 pub struct Config {
@@ -62,7 +52,12 @@ pub struct Config {
     pub min_token_lifetime: Duration,
     /// GitLab's API for access-token introspection.
     pub api: Option<Api>,
-    pub mode: Mode,
+    /// The job as its predefined variables describe it, resolved once.
+    pub job: Job,
+    /// Every credential source, in discovery order: the job's variables and flags, then
+    /// the developer's machine.
+    pub sources: Vec<&'static Source>,
+    /// The variables, for the credential sources (which read their own) only.
     pub vars: Vars,
     /// Said once per run, whatever happens.
     pub warnings: Vec<String>,
@@ -79,7 +74,12 @@ impl Config {
         let c = cli.common;
         check_paths(&c)?;
         let mode = Mode::detect(&vars);
-        let vars = crate::local::with_home_variables(vars, mode);
+        let vars = crate::vars::with_home_variables(vars, mode.is_local());
+        let job = Job::resolve(&vars, mode)?;
+        let sources: Vec<&'static Source> = credentials::SOURCES
+            .iter()
+            .chain(crate::local::SOURCES)
+            .collect();
         let intent = if c.push { Intent::Push } else { Intent::Pull };
         let command = cli.command.unwrap_or(Command::Login);
         // docker calls the helper with no flags, and it learns the registry on stdin.
@@ -87,6 +87,7 @@ impl Config {
             matches!(command, Command::Helper { action } if action != HelperAction::Install);
         let targets = targets(
             &vars,
+            &job,
             &c.registry,
             c.repository.as_deref(),
             c.insecure,
@@ -220,7 +221,7 @@ impl Config {
         };
         let engine_policy = RunPolicy {
             retry,
-            scrub: secrets_in(&vars, &explicit.password_var),
+            scrub: secrets_in(&vars, &sources, &explicit.password_var),
         };
         Ok(Config {
             command,
@@ -248,7 +249,8 @@ impl Config {
             },
             min_token_lifetime: c.min_token_lifetime,
             api,
-            mode,
+            job,
+            sources,
             vars,
             warnings,
         })
@@ -386,6 +388,7 @@ fn bad_name(what: &str, value: &str, e: NameError) -> Failure {
 /// `required`: having none is an error.
 fn targets(
     vars: &Vars,
+    job: &Job,
     registry_flags: &[String],
     repository_flag: Option<&str>,
     insecure: bool,
@@ -405,7 +408,13 @@ fn targets(
     let mut targets: Vec<Target> = Vec::new();
     for registry in registries {
         if !targets.iter().any(|t| t.registry.same_as(&registry)) {
-            targets.push(registry_target(vars, registry, repository_flag, insecure)?);
+            targets.push(registry_target(
+                vars,
+                job,
+                registry,
+                repository_flag,
+                insecure,
+            )?);
         }
     }
     if dependency_proxy {
@@ -423,16 +432,17 @@ fn targets(
 
 /// The target for a registry named through the credential-helper protocol: the
 /// dependency proxy's when it is that server, else the registry's.
-pub fn target_for(vars: &Vars, registry: Registry) -> Result<Target> {
-    match dependency_proxy_target(vars) {
+pub fn target_for(config: &Config, registry: Registry) -> Result<Target> {
+    match dependency_proxy_target(&config.vars) {
         Ok(proxy) if proxy.registry.same_as(&registry) => Ok(proxy),
-        _ => registry_target(vars, registry, None, true),
+        _ => registry_target(&config.vars, &config.job, registry, None, true),
     }
 }
 
 /// One registry, with `--repository`, else (for `CI_REGISTRY` only) the job's own.
 fn registry_target(
     vars: &Vars,
+    job: &Job,
     registry: Registry,
     repository_flag: Option<&str>,
     insecure: bool,
@@ -443,10 +453,7 @@ fn registry_target(
         )));
     }
     // CI_* defaults describe CI_REGISTRY's project; they do not apply to other registries.
-    let ci_is_target = vars
-        .setting("CI_REGISTRY")?
-        .and_then(|ci| Registry::parse(ci).ok())
-        .is_none_or(|ci| ci.same_as(&registry));
+    let ci_is_target = job.registry.as_ref().is_none_or(|ci| ci.same_as(&registry));
     let repository = match repository_flag {
         Some(flag) => Some(
             Repository::parse(flag, Some(&registry))
@@ -592,10 +599,9 @@ fn api_url_from(what: &str, url: &str) -> Result<String> {
 /// Where file-writing engines write. `HOME` is read, never looked up: a static binary
 /// must not consult NSS.
 /// Every secret the run can see in its variables, to keep out of children's environments.
-fn secrets_in(vars: &Vars, password_var: &str) -> Vec<Secret> {
-    SECRET_VARIABLES
-        .iter()
-        .copied()
+fn secrets_in(vars: &Vars, sources: &[&Source], password_var: &str) -> Vec<Secret> {
+    credentials::secret_variables(sources)
+        .map(|v| v as &str)
         .chain([password_var])
         .filter_map(|name| vars.get(name).ok().flatten())
         .filter(|v| !v.is_empty())
@@ -607,20 +613,18 @@ fn secrets_in(vars: &Vars, password_var: &str) -> Vec<Secret> {
 mod tests {
     use super::*;
 
+    fn job_of(vars: &Vars) -> Job {
+        Job::resolve(vars, Mode::detect(vars)).unwrap()
+    }
+
     fn targets_for(
         pairs: &[(&str, &str)],
         registry: Option<&str>,
         repo: Option<&str>,
     ) -> Result<Vec<Target>> {
         let flags: Vec<String> = registry.into_iter().map(String::from).collect();
-        targets(
-            &Vars::from_pairs(pairs.iter().copied()),
-            &flags,
-            repo,
-            false,
-            false,
-            true,
-        )
+        let vars = Vars::from_pairs(pairs.iter().copied());
+        targets(&vars, &job_of(&vars), &flags, repo, false, false, true)
     }
 
     #[test]
@@ -687,7 +691,7 @@ mod tests {
             "other.example.com:5000".to_string(),
             "REG.example.com:443".to_string(),
         ];
-        let t = targets(&vars, &flags, None, false, true, true).unwrap();
+        let t = targets(&vars, &job_of(&vars), &flags, None, false, true, true).unwrap();
         let keys: Vec<&[String]> = t.iter().map(|t| t.keys.as_slice()).collect();
         assert_eq!(
             keys,
@@ -704,18 +708,27 @@ mod tests {
         assert!(t[1].repository.is_none() && t[2].repository.is_none());
         assert!(t[2].dependency_proxy && !t[0].dependency_proxy);
 
-        let t = targets(&vars, &[], None, false, true, true).unwrap();
+        let t = targets(&vars, &job_of(&vars), &[], None, false, true, true).unwrap();
         assert_eq!(t.len(), 2, "CI_REGISTRY and the proxy");
-        let err = targets(&Vars::from_pairs([]), &[], None, false, true, true).unwrap_err();
+        let none = Vars::from_pairs([]);
+        let err = targets(&none, &job_of(&none), &[], None, false, true, true).unwrap_err();
         assert!(
             err.message.contains("CI_DEPENDENCY_PROXY_SERVER"),
             "{}",
             err.message
         );
         assert!(
-            targets(&Vars::from_pairs([]), &[], None, false, false, false)
-                .unwrap()
-                .is_empty()
+            targets(
+                &Vars::from_pairs([]),
+                &job_of(&Vars::from_pairs([])),
+                &[],
+                None,
+                false,
+                false,
+                false
+            )
+            .unwrap()
+            .is_empty()
         );
     }
 

@@ -3,26 +3,27 @@
 //! check is unit-tested here, table by table; the end-to-end tests prove the same
 //! messages against the emulator.
 
+use crate::access::JOB_TOKEN_USER;
 use crate::access::{self, Action, Kind, Scope};
-use crate::candidates::{Candidate, JOB_TOKEN_USER, Mode};
+use crate::credentials::Candidate;
 use crate::engines::EngineError;
 use crate::error::{Exit, Failure};
 use crate::gitlab_api;
 use crate::handshake::TokenReply;
+use crate::mode::Mode;
 use crate::names::Repository;
 use crate::selection::Plan;
-use crate::verdict::{Outcome, Target, Verification};
+use crate::verdict::{Check, Outcome, Verification};
 
 /// Whether the credential demonstrably has registry access, so that a 403 "access
 /// forbidden" can only mean the Authorization header was lost on the way.
 fn known_registry_access(
     c: &Candidate,
-    target: &Target,
+    check: &Check,
     api: Option<&gitlab_api::TokenInfo>,
 ) -> bool {
-    let running_job_token = target.mode == Mode::GitLabCi
-        && matches!(c.kind, Kind::RegistryUser | Kind::JobToken)
-        && c.username == JOB_TOKEN_USER;
+    let running_job_token =
+        check.job.mode == Mode::GitLabCi && c.kind.row().job_scoped && c.username == JOB_TOKEN_USER;
     let api_says_so = api.is_some_and(|i| !Scope::from_token_scopes(&i.scopes).is_empty());
     running_job_token || api_says_so
 }
@@ -30,13 +31,13 @@ fn known_registry_access(
 pub fn judge(
     reply: TokenReply,
     c: &Candidate,
-    target: &Target,
+    check: &Check,
     realm: &str,
     api: Option<&gitlab_api::TokenInfo>,
 ) -> Verification {
     match reply {
         TokenReply::Granted(claims) => {
-            let Some(repository) = &target.repository else {
+            let Some(repository) = &check.target.repository else {
                 let mut v = Verification::new(
                     Outcome::Accepted,
                     "GitLab accepted the credential; without --repository what it may do is unknown",
@@ -56,11 +57,11 @@ pub fn judge(
                     unknown.join(", ")
                 )]
             };
-            let needed = target.intent.actions();
+            let needed = check.intent.actions();
             let detail = if access::covers(&granted, needed) {
                 format!("granted {}", access::join_actions(&granted))
             } else {
-                too_little(c, target, repository, &granted)
+                too_little(c, check, repository, &granted)
             };
             Verification {
                 outcome: Outcome::Granted,
@@ -76,7 +77,7 @@ pub fn judge(
             Verification::new(Outcome::Rejected, unauthorized(c, &message))
         }
         TokenReply::Forbidden(message) => {
-            Verification::new(Outcome::Rejected, forbidden(c, target, &message, api))
+            Verification::new(Outcome::Rejected, forbidden(c, check, &message, api))
         }
         TokenReply::Redirected(location) => Verification::new(
             Outcome::Rejected,
@@ -107,7 +108,7 @@ fn unauthorized(c: &Candidate, message: &str) -> String {
 
 fn forbidden(
     c: &Candidate,
-    target: &Target,
+    check: &Check,
     message: &str,
     api: Option<&gitlab_api::TokenInfo>,
 ) -> String {
@@ -125,7 +126,7 @@ fn forbidden(
     if !lower.contains("access forbidden") {
         return format!("GitLab refused: {message}");
     }
-    if known_registry_access(c, target, api) {
+    if known_registry_access(c, check, api) {
         "GitLab answered 'access forbidden' to a credential that has registry access: the Authorization header is being lost on the way to /jwt/auth (a proxy in front of GitLab, or a redirect); check the proxy and the registry's token realm".to_string()
     } else {
         "GitLab answered 'access forbidden': the credential has no registry scope at all (it needs read_registry, and write_registry to push), or a proxy in front of GitLab drops the Authorization header on the way to /jwt/auth".to_string()
@@ -133,22 +134,14 @@ fn forbidden(
 }
 
 /// Too few actions: name what is missing and what would grant it.
-fn too_little(
-    c: &Candidate,
-    target: &Target,
-    repository: &Repository,
-    granted: &[Action],
-) -> String {
-    let missing = access::missing(granted, target.intent.actions());
+fn too_little(c: &Candidate, check: &Check, repository: &Repository, granted: &[Action]) -> String {
+    let missing = access::missing(granted, check.intent.actions());
     let scopes: Vec<&str> = missing
         .iter()
         .filter_map(Action::scope)
         .map(Scope::as_str)
         .collect();
-    let own = target.own_project.as_deref().is_none_or(|p| {
-        let r = repository.as_str();
-        r == p || r.starts_with(&format!("{p}/"))
-    });
+    let own = check.job.owns(repository) != Some(false);
     let fix = match c.kind {
         Kind::RegistryUser | Kind::JobToken if !own => format!(
             "a job token never pushes to another project, and pulls from {repository} only when that project's CI/CD job token allowlist admits this project (and the job's user may read it)"
@@ -170,7 +163,7 @@ fn too_little(
     format!(
         "granted {} on {repository}; {} needs {} ({}): {fix}",
         access::join_actions(granted),
-        target.intent.as_str(),
+        check.intent.as_str(),
         access::join_actions(&missing),
         scopes.join(", ")
     )
@@ -205,13 +198,13 @@ pub fn nothing_usable(plan: &Plan) -> Failure {
     {
         return Failure::new(
             Exit::Unreachable,
-            format!("cannot reach {}: {detail}", plan.registry),
+            format!("cannot reach {}: {detail}", plan.target.registry),
         );
     }
     for a in &plan.candidates {
         message.push_str(&format!(
             "\n  {} ({}): {}",
-            a.candidate.kind, a.candidate.source, a.reason
+            a.candidate.kind, a.candidate.origin, a.reason
         ));
     }
     Failure::new(plan.failure_exit(), message)
@@ -245,7 +238,8 @@ pub fn engine_failure(e: EngineError) -> Failure {
 mod tests {
     use super::*;
     use crate::access::Intent;
-    use crate::candidates::Binding;
+    use crate::credentials::{Binding, Origin};
+    use crate::job::{Job, Target};
     use crate::jwt::Claims;
     use crate::names::Registry;
     use crate::secret::Secret;
@@ -257,7 +251,7 @@ mod tests {
     fn candidate(kind: Kind, source: &str, username: &str) -> Candidate {
         Candidate {
             kind,
-            source: source.into(),
+            origin: Origin::Variable(source.into()),
             username: username.into(),
             secret: Secret::new("s3cret-diagnose"),
             binding: Binding::to(vec![registry()], "the job's registry"),
@@ -267,13 +261,31 @@ mod tests {
         }
     }
 
-    fn target(intent: Intent) -> Target {
+    fn the_job(project: &str) -> Job {
+        Job {
+            mode: Mode::GitLabCi,
+            registry: Some(registry()),
+            dependency_proxy: None,
+            project: Some(project.into()),
+            servers: Vec::new(),
+            docker_auth_config: Vec::new(),
+        }
+    }
+
+    fn target() -> Target {
         Target {
             registry: registry(),
             repository: Some(Repository::parse("group/app", None).unwrap()),
+            keys: vec![registry().host_port()],
+            dependency_proxy: false,
+        }
+    }
+
+    fn check<'a>(job: &'a Job, target: &'a Target, intent: Intent) -> Check<'a> {
+        Check {
+            job,
+            target,
             intent,
-            mode: Mode::GitLabCi,
-            own_project: Some("group/app".into()),
             api_url: None,
             insecure: false,
         }
@@ -408,12 +420,13 @@ mod tests {
                 &["did not answer in time"],
             ),
         ];
+        let (own, target) = (the_job("group/app"), target());
         for (c, reply, intent, outcome, says) in rows {
             let shown = format!("{:?} {reply:?}", c.kind);
             let v = judge(
                 reply,
                 c,
-                &target(intent),
+                &check(&own, &target, intent),
                 "https://gitlab.example.com/jwt/auth",
                 None,
             );
@@ -433,21 +446,19 @@ mod tests {
     #[test]
     fn another_projects_repository_names_the_allowlist() {
         let job = candidate(Kind::JobToken, "CI_JOB_TOKEN", JOB_TOKEN_USER);
-        let mut other = target(Intent::Pull);
-        other.own_project = Some("group/other".into());
-        let v = judge(granted(&[]), &job, &other, "realm", None);
+        let (other, target) = (the_job("group/other"), target());
+        let v = judge(
+            granted(&[]),
+            &job,
+            &check(&other, &target, Intent::Pull),
+            "realm",
+            None,
+        );
         assert!(v.detail.contains("allowlist"), "{}", v.detail);
     }
 
     fn plan_with(candidates: Vec<Candidate>, live: Vec<(usize, Verification)>) -> Plan {
-        let mut plan = Plan::offline(
-            candidates,
-            registry(),
-            Some(Repository::parse("group/app", None).unwrap()),
-            Intent::Push,
-            Mode::GitLabCi,
-            None,
-        );
+        let mut plan = Plan::offline(candidates, target(), Intent::Push, Mode::GitLabCi, None);
         if !live.is_empty() {
             plan.apply_live(live);
         }

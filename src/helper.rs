@@ -165,7 +165,7 @@ fn credential_for(config: &Config, server_url: &str) -> Result<Option<(String, S
     if !answered(config).iter().any(|r| r.same_as(&registry)) {
         return Ok(None);
     }
-    let target = config::target_for(&config.vars, registry).map_err(|e| e.message)?;
+    let target = config::target_for(config, registry).map_err(|e| e.message)?;
     let intents: &[Intent] = if target.dependency_proxy {
         &[Intent::Pull]
     } else {
@@ -191,18 +191,8 @@ fn registry_of(server_url: &str) -> Option<Registry> {
 
 /// The registries the helper answers for.
 fn answered(config: &Config) -> Vec<Registry> {
-    let vars = &config.vars;
     let mut out: Vec<Registry> = config.targets.iter().map(|t| t.registry.clone()).collect();
-    for name in ["CI_REGISTRY", "CI_DEPENDENCY_PROXY_SERVER"] {
-        if let Some(r) = vars
-            .setting(name)
-            .ok()
-            .flatten()
-            .and_then(|v| Registry::parse(v).ok())
-        {
-            out.push(r);
-        }
-    }
+    out.extend(config.job.registries());
     if let Some(file) = docker_config(config)
         && let Ok(json) = auth_file::read(&file).map_err(|e| auth_file::warn_unread(&e))
         && let Some(helpers) = json.get("credHelpers").and_then(Value::as_object)

@@ -18,11 +18,14 @@ pub const LAYERS: &[(&str, usize)] = &[
     ("user_path", 0),
     // 1 inputs: variables and what they say about the run.
     ("vars", 1),
-    // 2 domain: credentials on offer, verdicts, ranking.
-    ("candidates", 2),
+    ("mode", 1),
+    // 2 domain: the resolved job, credentials on offer, verdicts, ranking.
+    ("job", 2),
+    ("credentials", 2),
     ("verdict", 2),
     ("selection", 2),
-    // 3 effects: network, registry, verification, files, engines, local sources.
+    // 3 effects: network, registry, verification, files, engines, the machine's
+    // credential stores.
     ("dns", 3),
     ("tls", 3),
     ("http", 3),

@@ -6,11 +6,11 @@
 
 pub mod access;
 pub mod auth_file;
-pub mod candidates;
 pub mod challenge;
 pub mod cli;
 pub mod commands;
 pub mod config;
+pub mod credentials;
 pub mod diagnose;
 pub mod dns;
 pub mod engines;
@@ -22,11 +22,13 @@ pub mod handshake;
 pub mod helper;
 pub mod http;
 pub mod isolation;
+pub mod job;
 pub mod jwt;
 #[cfg(test)]
 mod layers;
 pub mod local;
 pub mod locations;
+pub mod mode;
 pub mod names;
 pub mod output;
 pub mod pipeline;

@@ -104,7 +104,7 @@ pub fn plan_json(plan: &Plan) -> Value {
         let live = a.live.as_ref();
         json!({
             "kind": a.candidate.kind.as_str(),
-            "source": a.candidate.source,
+            "source": a.candidate.origin.as_str(),
             "username": a.candidate.username,
             "granted": live
                 .and_then(|l| l.granted.as_ref())
@@ -114,8 +114,8 @@ pub fn plan_json(plan: &Plan) -> Value {
         })
     });
     json!({
-        "registry": plan.registry.host_port(),
-        "repository": plan.repository.as_ref().map(|r| r.as_str()),
+        "registry": plan.target.registry.host_port(),
+        "repository": plan.target.repository.as_ref().map(|r| r.as_str()),
         "intent": plan.intent.as_str(),
         "mode": plan.mode.describe(),
         "chosen": chosen,
@@ -129,7 +129,7 @@ fn candidate_json(a: &Assessed) -> Value {
     let c = &a.candidate;
     let mut v = json!({
         "kind": c.kind.as_str(),
-        "source": c.source,
+        "source": c.origin.as_str(),
         "username": c.username,
         "scopes": c.scopes.as_ref().map(|s| s.iter().map(|x| x.as_str()).collect::<Vec<_>>()),
         "usable": a.usable,
@@ -169,10 +169,11 @@ fn candidate_json(a: &Assessed) -> Value {
 pub fn plan_text(plan: &Plan, live: bool) -> String {
     let mut out = String::new();
     let repository = plan
+        .target
         .repository
         .as_ref()
         .map_or("(unknown)".to_string(), |r| r.to_string());
-    out.push_str(&format!("registry:   {}\n", plan.registry));
+    out.push_str(&format!("registry:   {}\n", plan.target.registry));
     out.push_str(&format!("repository: {repository}\n"));
     out.push_str(&format!("intent:     {}\n", plan.intent.as_str()));
     out.push_str(&format!("mode:       {}\n", plan.mode.describe()));
@@ -201,7 +202,7 @@ pub fn plan_text(plan: &Plan, live: bool) -> String {
         } else {
             format!("not used: {}", a.reason)
         };
-        let mut row = vec![c.kind.to_string(), c.source.clone(), c.username.clone()];
+        let mut row = vec![c.kind.to_string(), c.origin.to_string(), c.username.clone()];
         if live {
             let l = a.live.as_ref();
             row.push(
@@ -229,7 +230,7 @@ pub fn plan_text(plan: &Plan, live: bool) -> String {
             a.candidate
                 .notes
                 .iter()
-                .map(move |n| format!("  {}: {n}", a.candidate.source))
+                .map(move |n| format!("  {}: {n}", a.candidate.origin))
         })
         .collect();
     if !notes.is_empty() {

@@ -3,27 +3,28 @@
 //! both start here, so neither needs the other for it.
 
 use crate::access::Intent;
-use crate::candidates::{self, Context};
-use crate::config::{Config, Target};
+use crate::config::Config;
+use crate::credentials::{self, Context};
 use crate::error::Result;
+use crate::job::Target;
 use crate::selection::Plan;
 
 /// The candidates for one target, ranked for `intent` without asking anyone.
 pub fn offline_plan(config: &Config, target: &Target, intent: Intent) -> Result<Plan> {
+    let sources = &config.sources;
     let cx = Context {
         vars: &config.vars,
-        mode: config.mode,
-        target: &target.registry,
-        repository: target.repository.as_ref(),
+        job: &config.job,
+        target,
         explicit: &config.explicit,
+        sources,
     };
-    let found = candidates::discover(&cx, &[crate::local::candidates])?;
+    let found = credentials::discover(&cx)?;
     Ok(Plan::offline(
         found,
-        target.registry.clone(),
-        target.repository.clone(),
+        target.clone(),
         intent,
-        config.mode,
+        config.job.mode,
         config.use_kind,
     ))
 }

@@ -44,8 +44,8 @@ impl Facts {
     pub fn of(plan: &Plan) -> Option<Facts> {
         let chosen = plan.chosen()?;
         let live = chosen.live.as_ref();
-        let mut facts = vec![("REGISTRY", plan.registry.host_port())];
-        if let Some(repository) = &plan.repository {
+        let mut facts = vec![("REGISTRY", plan.target.registry.host_port())];
+        if let Some(repository) = &plan.target.repository {
             facts.push(("REPOSITORY", repository.as_str().to_string()));
         }
         facts.push(("KIND", chosen.candidate.kind.as_str().to_string()));
@@ -176,7 +176,9 @@ pub fn check_path(path: &Path) -> Result<(), ReportError> {
 mod tests {
     use super::*;
     use crate::access::{Action, Intent, Kind};
-    use crate::candidates::{Binding, Candidate, Mode};
+    use crate::credentials::{Binding, Candidate, Origin};
+    use crate::job::Target;
+    use crate::mode::Mode;
     use crate::names::{Registry, Repository};
     use crate::secret::Secret;
     use crate::verify::{Outcome, Verification};
@@ -186,7 +188,7 @@ mod tests {
     fn plan(registry: &str, verified: bool) -> Plan {
         let candidate = Candidate {
             kind: Kind::AccessToken,
-            source: "REGISTRY_PASSWORD".into(),
+            origin: Origin::Variable("REGISTRY_PASSWORD".into()),
             username: "alice".into(),
             secret: Secret::new(SECRET),
             binding: Binding::to(
@@ -199,14 +201,13 @@ mod tests {
         };
         let registry = Registry::parse(registry).unwrap();
         let repository = Repository::parse("group/app", None).unwrap();
-        let mut plan = Plan::offline(
-            vec![candidate],
+        let target = Target {
+            keys: vec![registry.host_port()],
             registry,
-            Some(repository),
-            Intent::Push,
-            Mode::GitLabCi,
-            None,
-        );
+            repository: Some(repository),
+            dependency_proxy: false,
+        };
+        let mut plan = Plan::offline(vec![candidate], target, Intent::Push, Mode::GitLabCi, None);
         if verified {
             let mut v = Verification::shared(vec![Action::Pull, Action::Push]);
             v.outcome = Outcome::Granted;

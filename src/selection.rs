@@ -2,9 +2,11 @@
 //! first), drop what cannot serve the intent, and say why in one line.
 
 use crate::access::{self, Intent, Kind, Scope};
-use crate::candidates::{Candidate, Mode};
+use crate::credentials::Candidate;
 use crate::error::Exit;
-use crate::names::{Registry, Repository};
+use crate::job::Target;
+use crate::mode::Mode;
+use crate::names::Registry;
 use crate::verdict::{Outcome, Verification};
 
 #[derive(Debug)]
@@ -20,8 +22,7 @@ pub struct Assessed {
 
 #[derive(Debug)]
 pub struct Plan {
-    pub registry: Registry,
-    pub repository: Option<Repository>,
+    pub target: Target,
     pub intent: Intent,
     pub mode: Mode,
     /// In rank order.
@@ -35,14 +36,13 @@ impl Plan {
     /// The offline plan: what is known without asking anyone.
     pub fn offline(
         mut candidates: Vec<Candidate>,
-        registry: Registry,
-        repository: Option<Repository>,
+        target: Target,
         intent: Intent,
         mode: Mode,
         use_kind: Option<Kind>,
     ) -> Plan {
         // A login found in the docker config is a last resort, whatever its kind.
-        candidates.sort_by_key(|c| (c.source == crate::candidates::DOCKER_CONFIG_SOURCE, c.kind));
+        candidates.sort_by_key(|c| (c.origin.is_last_resort(), c.kind));
         let mut assessed: Vec<Assessed> = Vec::with_capacity(candidates.len());
         for candidate in candidates {
             let same_as = assessed.iter().position(|a| {
@@ -53,7 +53,7 @@ impl Plan {
             let (usable, reason) = offline_verdict(
                 &candidate,
                 same_as.map(|i| &assessed[i].candidate),
-                &registry,
+                &target.registry,
                 intent,
                 use_kind,
             );
@@ -66,8 +66,7 @@ impl Plan {
             });
         }
         let mut plan = Plan {
-            registry,
-            repository,
+            target,
             intent,
             mode,
             candidates: assessed,
@@ -86,7 +85,7 @@ impl Plan {
                 let a = &self.candidates[i];
                 a.same_as.is_none()
                     && a.candidate.problem.is_none()
-                    && belongs_to(&a.candidate, &self.registry)
+                    && belongs_to(&a.candidate, &self.target.registry)
                     && use_kind.is_none_or(|k| k == a.candidate.kind)
             })
             .collect()
@@ -166,7 +165,7 @@ impl Plan {
         let mut line = format!(
             "using {} from {} (user {}) to {} {}: {}",
             c.kind,
-            c.source,
+            c.origin,
             c.username,
             self.intent.as_str(),
             self.target(),
@@ -184,9 +183,9 @@ impl Plan {
 
     /// `registry/repository`, or the registry alone when no repository is known.
     pub fn target(&self) -> String {
-        match &self.repository {
-            Some(r) => format!("{}/{}", self.registry, r),
-            None => self.registry.to_string(),
+        match &self.target.repository {
+            Some(r) => format!("{}/{}", self.target.registry, r),
+            None => self.target.registry.to_string(),
         }
     }
 
@@ -240,7 +239,7 @@ fn offline_verdict(
     if let Some(twin) = twin {
         return (
             false,
-            format!("same credential as {}; {} is used", twin.source, twin.kind),
+            format!("same credential as {}; {} is used", twin.origin, twin.kind),
         );
     }
     if let Some(scopes) = &c.scopes {

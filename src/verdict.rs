@@ -2,8 +2,7 @@
 //! `selection` ranks by and `report`/`output` show. No network here.
 
 use crate::access::{Action, Intent};
-use crate::candidates::Mode;
-use crate::names::{Registry, Repository};
+use crate::job::{Job, Target};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Outcome {
@@ -70,16 +69,14 @@ impl Verification {
     }
 }
 
-/// What every verification needs to know about the run.
-#[derive(Debug, Clone)]
-pub struct Target {
-    pub registry: Registry,
-    pub repository: Option<Repository>,
+/// What every verification needs to know: whose job, which registry and repository,
+/// what for, and where an access token may be introspected.
+#[derive(Debug, Clone, Copy)]
+pub struct Check<'a> {
+    pub job: &'a Job,
+    pub target: &'a Target,
     pub intent: Intent,
-    pub mode: Mode,
-    /// The job's own project (`CI_PROJECT_PATH`, lower case), when known.
-    pub own_project: Option<String>,
-    /// GitLab's API (`CI_API_V4_URL` or `--gitlab-url`), for access-token introspection.
-    pub api_url: Option<String>,
+    /// GitLab's API (`CI_API_V4_URL` or `--gitlab-url`), when a token may go there.
+    pub api_url: Option<&'a str>,
     pub insecure: bool,
 }

@@ -3,13 +3,13 @@
 //! act on. Candidates are tried one at a time, in rank order (commands::verify_plan).
 
 use crate::access::{Action, Intent, Kind, Scope};
-use crate::candidates::Candidate;
+use crate::credentials::Candidate;
 use crate::gitlab_api::{self, SelfInfo};
 use crate::handshake::{self, Auth, Endpoint, PingError};
 use crate::http::Http;
 
 use crate::diagnose::judge;
-pub use crate::verdict::{Outcome, Target, Verification};
+pub use crate::verdict::{Check, Outcome, Verification};
 
 /// The registry's answer to `GET /v2/`, shared by all candidates.
 pub struct Session {
@@ -17,8 +17,8 @@ pub struct Session {
     pub auth: Auth,
 }
 
-pub async fn connect(http: &Http, target: &Target) -> Result<Session, PingError> {
-    let (endpoint, auth) = handshake::ping(http, &target.registry, target.insecure).await?;
+pub async fn connect(http: &Http, check: &Check<'_>) -> Result<Session, PingError> {
+    let (endpoint, auth) = handshake::ping(http, &check.target.registry, check.insecure).await?;
     tracing::debug!(base = %endpoint.base, ?auth, "registry");
     Ok(Session { endpoint, auth })
 }
@@ -27,14 +27,14 @@ pub async fn connect(http: &Http, target: &Target) -> Result<Session, PingError>
 pub async fn verify(
     http: &Http,
     session: &Session,
-    target: &Target,
+    check: &Check<'_>,
     c: &Candidate,
 ) -> Verification {
     let mut api_info = None;
     if c.kind == Kind::AccessToken
-        && let Some(api) = &target.api_url
+        && let Some(api) = check.api_url
     {
-        match introspect(http, api, c, target.intent).await {
+        match introspect(http, api, c, check.intent).await {
             Introspection::Stop(v) => return v,
             Introspection::Continue(info) => api_info = info,
         }
@@ -55,10 +55,11 @@ pub async fn verify(
             }
         }
         Auth::Bearer { realm, service } => {
-            let scope = target
+            let scope = check
+                .target
                 .repository
                 .as_ref()
-                .map(|r| target.intent.scope_for(r.as_str()));
+                .map(|r| check.intent.scope_for(r.as_str()));
             let reply = handshake::request_token(
                 http,
                 realm,
@@ -68,7 +69,7 @@ pub async fn verify(
                 &c.secret,
             )
             .await;
-            judge(reply, c, target, realm.as_str(), api_info.as_ref())
+            judge(reply, c, check, realm.as_str(), api_info.as_ref())
         }
     };
     if let Some(info) = api_info {

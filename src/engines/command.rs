@@ -28,6 +28,9 @@ pub struct CommandEngine {
     pub env: Vec<(OsString, OsString)>,
     /// Where the tool stores credentials, for the summary line.
     pub location: String,
+    /// The docker config a docker-like tool keeps logins in: read before a logout, as
+    /// docker says it removed credentials whether or not it had any.
+    pub config_file: Option<PathBuf>,
     pub policy: RunPolicy,
 }
 
@@ -144,6 +147,13 @@ impl Engine for CommandEngine {
     fn logout(&self, keys: &[String]) -> Result<bool, EngineError> {
         let mut removed = false;
         for key in keys {
+            if self
+                .config_file
+                .as_deref()
+                .is_some_and(|f| !may_hold(f, key))
+            {
+                continue;
+            }
             match self.run(&(self.logout_args)(key), None, None) {
                 Ok(()) => removed = true,
                 Err((_, output)) if output.to_ascii_lowercase().contains("not logged in") => {}
@@ -157,6 +167,27 @@ impl Engine for CommandEngine {
         }
         Ok(removed)
     }
+}
+
+/// Whether the docker config may hold a login for `key`: an `auths` entry, a credential
+/// helper for it, or a default credential store (which only the tool can ask). A file
+/// that cannot be read may hold anything.
+fn may_hold(file: &std::path::Path, key: &str) -> bool {
+    let json = match crate::auth_file::read(file) {
+        Ok(json) => json,
+        Err(_) if !file.exists() => return false,
+        Err(_) => return true,
+    };
+    let has = |field: &str, k: &str| {
+        json.get(field)
+            .and_then(|v| v.as_object())
+            .is_some_and(|m| m.contains_key(k))
+    };
+    json.get("credsStore").is_some()
+        || has("credHelpers", key)
+        || crate::auth_file::keys_for(key)
+            .iter()
+            .any(|k| has("auths", k))
 }
 
 impl CommandEngine {
@@ -407,6 +438,27 @@ fn variables_carrying<'a>(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// docker says it removed credentials whether or not it had any: the config is read
+    /// first, so a logout with nothing stored says so.
+    #[test]
+    fn a_logout_runs_only_where_a_login_may_be_stored() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("config.json");
+        assert!(!may_hold(&file, "r.example.com"), "no file, no login");
+        std::fs::write(
+            &file,
+            r#"{"auths":{"https://r.example.com":{"auth":"eDp5"}}}"#,
+        )
+        .unwrap();
+        assert!(may_hold(&file, "r.example.com"));
+        assert!(!may_hold(&file, "other.example.com"));
+        std::fs::write(&file, r#"{"credHelpers":{"r.example.com":"gcr"}}"#).unwrap();
+        assert!(may_hold(&file, "r.example.com"));
+        assert!(!may_hold(&file, "other.example.com"));
+        std::fs::write(&file, r#"{"credsStore":"pass"}"#).unwrap();
+        assert!(may_hold(&file, "other.example.com"), "only the store knows");
+    }
 
     #[test]
     fn reads_docker_messages() {

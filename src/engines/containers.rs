@@ -25,6 +25,7 @@ pub(super) fn containers_tool(
     };
     let logout_authfile = authfile.clone();
     Ok(CommandEngine {
+        config_file: None,
         name,
         program,
         login_args: Box::new(move |r, key| {

@@ -23,6 +23,7 @@ pub fn docker(paths: &Paths, policy: &RunPolicy) -> Result<CommandEngine, Engine
         logout_args: Box::new(|key| vec!["logout".into(), key.into()]),
         env: folder.env,
         location: folder.location,
+        config_file: folder.file,
         policy: policy.clone(),
     })
 }
@@ -32,6 +33,8 @@ pub fn docker(paths: &Paths, policy: &RunPolicy) -> Result<CommandEngine, Engine
 pub(super) struct DockerConfig {
     pub env: Vec<(OsString, OsString)>,
     pub location: String,
+    /// The config file the tool reads and writes, when known.
+    pub file: Option<std::path::PathBuf>,
 }
 
 impl DockerConfig {
@@ -43,12 +46,14 @@ impl DockerConfig {
                     Some(path) => format!("{} (or its credential helper)", path.display()),
                     None => format!("{tool}'s credential store"),
                 },
+                file: paths.docker_config_file.clone(),
             });
         };
         match (file.file_name(), file.parent()) {
             (Some(name), Some(folder)) if name == "config.json" => Ok(DockerConfig {
                 env: vec![("DOCKER_CONFIG".into(), folder.as_os_str().to_owned())],
                 location: file.display().to_string(),
+                file: Some(file.clone()),
             }),
             _ => Err(EngineError::Failed {
                 engine: tool,

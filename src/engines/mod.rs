@@ -128,6 +128,13 @@ pub struct Row {
     pub auto: bool,
 }
 
+impl Row {
+    /// Whether the engine is a program the run starts (its name is the program's).
+    pub fn is_program(&self) -> bool {
+        self.tool.is_some()
+    }
+}
+
 /// Every engine, in `--engine`'s order.
 pub const ENGINES: [Row; 7] = [
     Row {

@@ -28,6 +28,7 @@ pub fn nerdctl(paths: &Paths, policy: &RunPolicy) -> Result<CommandEngine, Engin
         logout_args: Box::new(|key| vec!["logout".into(), key.into()]),
         env: folder.env,
         location: folder.location,
+        config_file: folder.file,
         policy: policy.clone(),
     })
 }

@@ -683,3 +683,33 @@ fn login_reports_json() {
             .ends_with('Z')
     );
 }
+
+/// docker says "Removing login credentials" whether or not it had any (issue 12): with
+/// nothing stored the logout says so, and docker is not asked; after a login it is.
+#[test]
+fn docker_logout_with_nothing_stored_says_so() {
+    let bed = TestBed::start();
+    let run = ci_registry_login().envs(job_env(&bed, &[]));
+    let config_dir = run.path("docker-config");
+    std::fs::create_dir_all(&config_dir).unwrap();
+    let logout = || {
+        ci_registry_login()
+            .envs(job_env(&bed, &[]))
+            .env("DOCKER_CONFIG", &config_dir)
+            .args(["logout", "--engine", "docker"])
+            .allow_secret_in(&config_dir.join("config.json"))
+            .run()
+            .expect_code(0)
+    };
+    let nothing = logout();
+    assert_contains(nothing.said(), "no credentials for");
+    assert!(!nothing.said().contains("removed"), "{}", nothing.said());
+    ci_registry_login()
+        .envs(job_env(&bed, &[]))
+        .env("DOCKER_CONFIG", &config_dir)
+        .args(["--engine", "docker"])
+        .allow_secret_in(&config_dir.join("config.json"))
+        .run()
+        .expect_code(0);
+    assert_contains(logout().said(), "removed the credentials");
+}

@@ -30,8 +30,15 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, ExitStatus, Stdio};
 use std::sync::OnceLock;
 
-/// Engines a run may spawn; each gets a recording shim in front of the real program.
-const ENGINES: [&str; 5] = ["docker", "podman", "buildah", "skopeo", "nerdctl"];
+/// Engines a run may spawn, from the product's own engine table (a new engine is
+/// recorded without a change here); each gets a recording shim in front of the real
+/// program.
+fn engine_programs() -> impl Iterator<Item = &'static str> {
+    ci_registry_login::engines::ENGINES
+        .iter()
+        .filter(|row| row.is_program())
+        .map(|row| row.name)
+}
 
 /// Variables whose values are secrets: their values are scanned for automatically.
 const SECRET_VARS: [&str; 6] = [
@@ -396,7 +403,7 @@ impl Run {
     fn write_shims(&self) {
         use std::os::unix::fs::PermissionsExt;
         let logs = self.dir.path().join("children");
-        for engine in ENGINES {
+        for engine in engine_programs() {
             let Ok(real) = which(engine) else { continue };
             let shim = self.dir.path().join("shims").join(engine);
             let script = format!(

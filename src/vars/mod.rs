@@ -1,6 +1,10 @@
 //! The variables a run sees: the process environment, over a variables file (local CI
 //! emulation). Read once at start-up; everything else asks this snapshot.
 
+mod home;
+
+pub use home::with_home_variables;
+
 use crate::yaml::{self, FileVariable};
 use secrecy::zeroize::{Zeroize, Zeroizing};
 use std::collections::BTreeMap;
