@@ -697,7 +697,7 @@ fn docker_logout_with_nothing_stored_says_so() {
             .envs(job_env(&bed, &[]))
             .env("DOCKER_CONFIG", &config_dir)
             .args(["logout", "--engine", "docker"])
-            .allow_secret_in(&config_dir.join("config.json"))
+            .allow_secret_in(config_dir.join("config.json"))
             .run()
             .expect_code(0)
     };
@@ -708,7 +708,7 @@ fn docker_logout_with_nothing_stored_says_so() {
         .envs(job_env(&bed, &[]))
         .env("DOCKER_CONFIG", &config_dir)
         .args(["--engine", "docker"])
-        .allow_secret_in(&config_dir.join("config.json"))
+        .allow_secret_in(config_dir.join("config.json"))
         .run()
         .expect_code(0);
     assert_contains(logout().said(), "removed the credentials");
