@@ -356,6 +356,9 @@ mod tests {
 // or engine is a row there, and `--use`/`--engine` know it.
 macro_rules! value_enum_from_table {
     ($type:ty, $all:expr, $name:expr) => {
+        value_enum_from_table!($type, $all, $name, |_| None);
+    };
+    ($type:ty, $all:expr, $name:expr, $help:expr) => {
         impl clap::ValueEnum for $type {
             fn value_variants<'a>() -> &'a [Self] {
                 &$all
@@ -363,13 +366,18 @@ macro_rules! value_enum_from_table {
 
             fn to_possible_value(&self) -> Option<clap::builder::PossibleValue> {
                 let name: fn(&$type) -> &'static str = $name;
-                Some(clap::builder::PossibleValue::new(name(self)))
+                let help: fn(&$type) -> Option<&'static str> = $help;
+                let value = clap::builder::PossibleValue::new(name(self));
+                Some(match help(self) {
+                    Some(help) => value.help(help),
+                    None => value,
+                })
             }
         }
     };
 }
 
-value_enum_from_table!(Kind, Kind::ALL, |k| k.as_str());
+value_enum_from_table!(Kind, Kind::ALL, |k| k.as_str(), |k| Some(k.row().help));
 value_enum_from_table!(EngineChoice, EngineChoice::ALL, |e| e.name());
 value_enum_from_table!(AuthFormat, AuthFormat::ALL, |f| f.as_str());
 value_enum_from_table!(Format, Format::ALL, |f| f.as_str());
