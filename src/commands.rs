@@ -13,7 +13,7 @@ use crate::http::Http;
 use crate::isolation::{self, IsolationError};
 use crate::job::Target;
 use crate::mode::Mode;
-use crate::names::{Registry, Scheme};
+use crate::names::Scheme;
 use crate::output::{self, Format};
 use crate::pipeline;
 use crate::report::Report;
@@ -59,7 +59,7 @@ fn build_plan(config: &Config, target: &Target) -> Result<Plan> {
     };
     let mut plan = pipeline::offline_plan(config, target, intent)?;
     plan.warnings
-        .extend(docker_auth_config_warning(config, &target.registry));
+        .extend(crate::diagnose::target_warnings(&config.job, target));
     // A local run looks for an earlier docker login in the docker config: one that is no
     // file to read (issue 11: a FIFO hung the run) is skipped, and said so.
     if config.job.mode.is_local()
@@ -69,21 +69,6 @@ fn build_plan(config: &Config, target: &Target) -> Result<Plan> {
     {
         plan.warnings
             .push(format!("{e}; earlier docker logins in it are not used"));
-    }
-    if target.dependency_proxy {
-        plan.warnings.push(format!(
-            "{} is GitLab's dependency proxy: it serves pulls only, and its tokens do not say what they allow, so a live check shows only that GitLab accepts the credential",
-            target.registry
-        ));
-    } else if target.repository.is_none() {
-        plan.warnings.push(if config.job.is_own_registry(&target.registry) {
-            "no repository is known (--repository, CI_REGISTRY_IMAGE, CI_PROJECT_PATH): the credential can be checked, but not what it may pull or push".into()
-        } else {
-            format!(
-                "no repository is known for {} (CI_REGISTRY_IMAGE and CI_PROJECT_PATH describe the job's own registry; pass --repository): the credential can be checked, but not what it may pull or push",
-                target.registry
-            )
-        });
     }
     Ok(plan)
 }
@@ -458,18 +443,4 @@ fn logout(config: &Config) -> Result<Exit> {
         config.printer.json(&serde_json::json!({ "logout": done }));
     }
     Ok(Exit::Success)
-}
-
-/// docker CLI 28.3 and newer prefer `DOCKER_AUTH_CONFIG` over what a login stores.
-fn docker_auth_config_warning(config: &Config, registry: &Registry) -> Option<String> {
-    let shadows = config
-        .job
-        .docker_auth_config
-        .iter()
-        .any(|k| k.same_as(registry));
-    shadows.then(|| {
-        format!(
-            "DOCKER_AUTH_CONFIG holds an entry for {registry}: docker CLI 28.3 and newer use it ahead of what this login stores, so pushes may use those credentials; unset it for this step (env -u DOCKER_AUTH_CONFIG docker push ...) or point DOCKER_CONFIG at a separate folder"
-        )
-    })
 }

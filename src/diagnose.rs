@@ -10,10 +10,38 @@ use crate::engines::EngineError;
 use crate::error::{Exit, Failure};
 use crate::gitlab_api;
 use crate::handshake::TokenReply;
+use crate::job::{Job, Target};
 use crate::mode::Mode;
 use crate::names::Repository;
 use crate::selection::Plan;
 use crate::verdict::{Check, Outcome, Verification};
+
+/// What the user should know about a target whatever credential is chosen: the
+/// dependency proxy's limits, a repository that is unknown (and why, naming only the
+/// sources that apply), a `DOCKER_AUTH_CONFIG` entry that would shadow the login.
+pub fn target_warnings(job: &Job, target: &Target) -> Vec<String> {
+    let registry = &target.registry;
+    let mut out = Vec::new();
+    if job.docker_auth_config.iter().any(|k| k.same_as(registry)) {
+        out.push(format!(
+            "DOCKER_AUTH_CONFIG holds an entry for {registry}: docker CLI 28.3 and newer use it ahead of what this login stores, so pushes may use those credentials; unset it for this step (env -u DOCKER_AUTH_CONFIG docker push ...) or point DOCKER_CONFIG at a separate folder"
+        ));
+    }
+    if target.dependency_proxy {
+        out.push(format!(
+            "{registry} is GitLab's dependency proxy: it serves pulls only, and its tokens do not say what they allow, so a live check shows only that GitLab accepts the credential"
+        ));
+    } else if target.repository.is_none() {
+        out.push(if job.is_own_registry(registry) {
+            "no repository is known (--repository, CI_REGISTRY_IMAGE, CI_PROJECT_PATH): the credential can be checked, but not what it may pull or push".into()
+        } else {
+            format!(
+                "no repository is known for {registry} (CI_REGISTRY_IMAGE and CI_PROJECT_PATH describe the job's own registry; pass --repository): the credential can be checked, but not what it may pull or push"
+            )
+        });
+    }
+    out
+}
 
 /// Whether the credential demonstrably has registry access, so that a 403 "access
 /// forbidden" can only mean the Authorization header was lost on the way.
@@ -239,7 +267,6 @@ mod tests {
     use super::*;
     use crate::access::Intent;
     use crate::credentials::{Binding, Origin};
-    use crate::job::{Job, Target};
     use crate::jwt::Claims;
     use crate::names::Registry;
     use crate::secret::Secret;
@@ -439,6 +466,35 @@ mod tests {
                 );
             }
             assert!(!v.detail.contains('\n'), "{shown}: one line: {}", v.detail);
+        }
+    }
+
+    /// Issue 12's newcomer finding: a second registry's warning names only what applies
+    /// to it; the job's registry names the job's variables.
+    #[test]
+    fn target_warnings_name_what_applies() {
+        let job = Job {
+            docker_auth_config: vec![Registry::parse("other.example.com").unwrap()],
+            ..the_job("group/app")
+        };
+        let bare = |registry: &str, proxy: bool| Target {
+            registry: Registry::parse(registry).unwrap(),
+            repository: None,
+            keys: Vec::new(),
+            dependency_proxy: proxy,
+        };
+        let own = target_warnings(&job, &bare("registry.example.com", false));
+        assert_eq!(own.len(), 1);
+        assert!(own[0].contains("(--repository, CI_REGISTRY_IMAGE, CI_PROJECT_PATH)"));
+        let other = target_warnings(&job, &bare("other.example.com", false));
+        assert_eq!(other.len(), 2, "{other:?}");
+        assert!(other[0].starts_with("DOCKER_AUTH_CONFIG holds an entry for other.example.com"));
+        assert!(other[1].contains("describe the job's own registry; pass --repository"));
+        let proxy = target_warnings(&job, &bare("gitlab.example.com", true));
+        assert!(proxy[0].contains("serves pulls only"), "{proxy:?}");
+        assert!(target_warnings(&job, &target()).is_empty());
+        for w in own.iter().chain(&other).chain(&proxy) {
+            assert!(!w.contains('\n'), "one line: {w}");
         }
     }
 

@@ -408,6 +408,25 @@ mod tests {
         assert_eq!(explicit.username, "", "the job token as a user name");
     }
 
+    /// Issue 12's newcomer finding: with `--password-env MY_PASS` unset and no user name,
+    /// the problem names MY_PASS alone, not a user name that came from nowhere.
+    #[test]
+    fn an_unset_named_secret_says_only_what_is_missing() {
+        let named = Explicit {
+            password_var: "MY_PASS".into(),
+            password_var_explicit: true,
+            ..Explicit::default()
+        };
+        let c = find(&[], &named);
+        assert_eq!(c[0].username, "");
+        assert_eq!(c[0].problem.as_deref(), Some("MY_PASS is not set"));
+        let c = find(&[("REGISTRY_USER", "alice")], &named);
+        assert_eq!(
+            c[0].problem.as_deref(),
+            Some("MY_PASS is not set (a user name came from REGISTRY_USER, but no secret)")
+        );
+    }
+
     #[test]
     fn a_job_offers_registry_user_and_job_token() {
         let c = find(JOB, &Explicit::default());
