@@ -343,7 +343,9 @@ fn logged_in_line(plan: &Plan, target: &Target, stored: &Stored) -> String {
         .map(|a| {
             format!(
                 "{} ({}) was not used: {}",
-                a.candidate.kind, a.candidate.origin, a.reason
+                a.candidate.kind,
+                a.candidate.origin,
+                a.reason()
             )
         })
         .collect();

@@ -232,7 +232,9 @@ pub fn nothing_usable(plan: &Plan) -> Failure {
     for a in &plan.candidates {
         message.push_str(&format!(
             "\n  {} ({}): {}",
-            a.candidate.kind, a.candidate.origin, a.reason
+            a.candidate.kind,
+            a.candidate.origin,
+            a.reason()
         ));
     }
     Failure::new(plan.failure_exit(), message)

@@ -133,7 +133,7 @@ fn candidate_json(a: &Assessed) -> Value {
         "username": c.username,
         "scopes": c.scopes.as_ref().map(|s| s.iter().map(|x| x.as_str()).collect::<Vec<_>>()),
         "usable": a.usable,
-        "reason": a.reason,
+        "reason": a.reason(),
         "notes": c.notes,
     });
     if let Some(live) = &a.live {
@@ -196,11 +196,11 @@ pub fn plan_text(plan: &Plan, live: bool) -> String {
     for (i, a) in plan.candidates.iter().enumerate() {
         let c = &a.candidate;
         let verdict = if plan.chosen == Some(i) {
-            format!("chosen: {}", a.reason)
+            format!("chosen: {}", a.reason())
         } else if a.usable {
-            a.reason.clone()
+            a.reason()
         } else {
-            format!("not used: {}", a.reason)
+            format!("not used: {}", a.reason())
         };
         let mut row = vec![c.kind.to_string(), c.origin.to_string(), c.username.clone()];
         if live {

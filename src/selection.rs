@@ -13,7 +13,10 @@ use crate::verdict::{Outcome, Verification};
 pub struct Assessed {
     pub candidate: Candidate,
     pub usable: bool,
-    pub reason: String,
+    /// Why, in words; [`Assessed::reason`] adds what outranked it.
+    why: String,
+    /// Usable, but this kind was chosen ahead of it.
+    pub outranked_by: Option<Kind>,
     /// Set when the candidate was not verified because another one carries the same
     /// credential (the index of that one).
     pub same_as: Option<usize>,
@@ -30,6 +33,16 @@ pub struct Plan {
     pub chosen: Option<usize>,
     /// Things the user should know whatever is chosen.
     pub warnings: Vec<String>,
+}
+
+impl Assessed {
+    /// The verdict in words: why it can or cannot serve, and what outranked it.
+    pub fn reason(&self) -> String {
+        match self.outranked_by {
+            Some(kind) => format!("usable, but {kind} ranks higher; {}", self.why),
+            None => self.why.clone(),
+        }
+    }
 }
 
 impl Plan {
@@ -60,7 +73,8 @@ impl Plan {
             assessed.push(Assessed {
                 candidate,
                 usable,
-                reason,
+                why: reason,
+                outranked_by: None,
                 same_as,
                 live: None,
             });
@@ -118,7 +132,7 @@ impl Plan {
                 Outcome::Rejected | Outcome::Unreachable => (false, verification.detail.clone()),
             };
             a.usable = usable;
-            a.reason = reason;
+            a.why = reason;
             self.warnings.extend(verification.warnings.iter().cloned());
             a.live = Some(verification);
         }
@@ -142,9 +156,7 @@ impl Plan {
         let Some(c) = self.chosen else { return };
         let chosen_kind = self.candidates[c].candidate.kind;
         for (i, a) in self.candidates.iter_mut().enumerate() {
-            if i != c && a.usable && !a.reason.starts_with("usable, but") {
-                a.reason = format!("usable, but {chosen_kind} ranks higher; {}", a.reason);
-            }
+            a.outranked_by = (i != c && a.usable).then_some(chosen_kind);
         }
     }
 
@@ -169,7 +181,7 @@ impl Plan {
             c.username,
             self.intent.as_str(),
             self.target(),
-            a.reason
+            a.reason()
         );
         if let Some(secs) = a.live.as_ref().and_then(|l| l.lifetime_seconds) {
             line.push_str(&format!(
@@ -278,4 +290,147 @@ fn offline_verdict(
         return (true, format!("documented to {}", intent.as_str()));
     }
     (true, "scopes unknown until verified".into())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::access::{Action, JOB_TOKEN_USER};
+    use crate::credentials::{Binding, Origin};
+    use crate::names::Repository;
+    use crate::secret::Secret;
+
+    fn registry() -> Registry {
+        Registry::parse("registry.example.com").unwrap()
+    }
+
+    fn target() -> Target {
+        Target {
+            registry: registry(),
+            repository: Some(Repository::parse("group/app", None).unwrap()),
+            keys: vec![registry().host_port()],
+            dependency_proxy: false,
+        }
+    }
+
+    fn candidate(kind: Kind, origin: Origin, user: &str, secret: &str) -> Candidate {
+        Candidate {
+            kind,
+            origin,
+            username: user.into(),
+            secret: Secret::new(secret),
+            binding: Binding::to(vec![registry()], "the job's registry"),
+            scopes: None,
+            problem: None,
+            notes: Vec::new(),
+        }
+    }
+
+    fn var(name: &str) -> Origin {
+        Origin::Variable(name.into())
+    }
+
+    fn plan(candidates: Vec<Candidate>, intent: Intent, use_kind: Option<Kind>) -> Plan {
+        Plan::offline(candidates, target(), intent, Mode::GitLabCi, use_kind)
+    }
+
+    #[test]
+    fn least_privilege_ranks_first_and_a_docker_config_login_last() {
+        let mut old = candidate(Kind::JobToken, Origin::DockerConfig, JOB_TOKEN_USER, "old");
+        old.scopes = Some(vec![Scope::ReadRegistry]);
+        let p = plan(
+            vec![
+                candidate(Kind::Password, var("REGISTRY_PASSWORD"), "alice", "pw"),
+                old,
+                candidate(Kind::DeployToken, var("CI_DEPLOY_USER"), "deploy", "gldt-x"),
+            ],
+            Intent::Pull,
+            None,
+        );
+        let kinds: Vec<Kind> = p.candidates.iter().map(|a| a.candidate.kind).collect();
+        assert_eq!(kinds, [Kind::DeployToken, Kind::Password, Kind::JobToken]);
+        assert_eq!(p.chosen, Some(0));
+        let second = p.candidates[1].reason();
+        assert!(
+            second.starts_with("usable, but deploy-token ranks higher; "),
+            "{second}"
+        );
+    }
+
+    #[test]
+    fn a_twin_is_not_verified_and_shares_the_result() {
+        let job = candidate(
+            Kind::RegistryUser,
+            var("CI_REGISTRY_USER"),
+            JOB_TOKEN_USER,
+            "t",
+        );
+        let twin = candidate(Kind::JobToken, var("CI_JOB_TOKEN"), JOB_TOKEN_USER, "t");
+        let mut p = plan(vec![job, twin], Intent::Push, None);
+        assert_eq!(p.candidates[1].same_as, Some(0));
+        assert_eq!(p.to_verify(None), [0]);
+        let mut v = Verification::new(Outcome::Granted, "ok");
+        v.granted = Some(vec![Action::Pull, Action::Push]);
+        p.apply_live(vec![(0, v)]);
+        assert_eq!(p.chosen, Some(0));
+        let shared = p.candidates[1].live.as_ref().unwrap();
+        assert_eq!(
+            shared.granted.as_deref(),
+            Some(&[Action::Pull, Action::Push][..])
+        );
+    }
+
+    #[test]
+    fn a_credential_bound_elsewhere_is_never_a_candidate_for_this_registry() {
+        let mut c = candidate(
+            Kind::AccessToken,
+            var("REGISTRY_PASSWORD"),
+            "alice",
+            "glpat-x",
+        );
+        c.binding = Binding::to(
+            vec![Registry::parse("other.example.com").unwrap()],
+            "--password-for",
+        );
+        let p = plan(vec![c], Intent::Pull, None);
+        assert_eq!(p.chosen, None);
+        assert!(p.to_verify(None).is_empty());
+        assert!(p.candidates[0].reason().contains("never sent elsewhere"));
+    }
+
+    #[test]
+    fn use_forces_a_kind_the_documentation_doubts_and_excludes_the_rest() {
+        let mut job = candidate(Kind::JobToken, var("CI_JOB_TOKEN"), JOB_TOKEN_USER, "t");
+        job.scopes = Some(vec![Scope::ReadRegistry]);
+        let password = candidate(Kind::Password, var("REGISTRY_PASSWORD"), "alice", "pw");
+        let offline = plan(vec![job.clone(), password.clone()], Intent::Push, None);
+        assert_eq!(offline.chosen, Some(1), "documented without write_registry");
+        let forced = plan(vec![job, password], Intent::Push, Some(Kind::JobToken));
+        assert_eq!(forced.chosen, Some(0));
+        assert!(forced.candidates[0].reason().starts_with("chosen by --use"));
+        assert_eq!(forced.candidates[1].reason(), "not used: --use job-token");
+        assert_eq!(forced.to_verify(Some(Kind::JobToken)), [0]);
+    }
+
+    #[test]
+    fn a_live_grant_overrules_the_documentation_and_a_refusal_moves_on() {
+        let mut job = candidate(Kind::JobToken, var("CI_JOB_TOKEN"), JOB_TOKEN_USER, "t");
+        job.scopes = Some(vec![Scope::ReadRegistry]);
+        let pat = candidate(
+            Kind::AccessToken,
+            var("REGISTRY_PASSWORD"),
+            "alice",
+            "glpat-x",
+        );
+        let mut p = plan(vec![job, pat], Intent::Push, None);
+        assert_eq!(p.chosen, Some(1));
+        let mut granted = Verification::new(Outcome::Granted, "ok");
+        granted.granted = Some(vec![Action::Pull, Action::Push]);
+        p.apply_live(vec![(0, granted)]);
+        assert_eq!(p.chosen, Some(0));
+        assert!(p.candidates[0].reason().contains("this GitLab granted it"));
+        p.apply_live(vec![(0, Verification::new(Outcome::Rejected, "refused"))]);
+        assert_eq!(p.chosen, Some(1));
+        assert_eq!(p.failure_exit(), Exit::Rejected);
+    }
 }
