@@ -525,6 +525,92 @@ mod tests {
         Cli::command().debug_assert();
     }
 
+    fn parse(args: &[&str]) -> Cli {
+        let argv = std::iter::once("ci-registry-login")
+            .chain(args.iter().copied())
+            .map(std::ffi::OsString::from)
+            .collect();
+        try_parse_from(argv).unwrap()
+    }
+
+    fn help(args: &[&str]) -> String {
+        let argv = std::iter::once("ci-registry-login").chain(args.iter().copied());
+        let e = command().try_get_matches_from(argv).unwrap_err();
+        assert_eq!(e.kind(), clap::error::ErrorKind::DisplayHelp);
+        e.to_string()
+    }
+
+    #[test]
+    fn every_option_has_one_row_and_every_row_is_an_option() {
+        let ids: Vec<String> = Cli::command()
+            .get_arguments()
+            .map(|a| a.get_id().to_string())
+            .filter(|id| id != "help" && id != "version")
+            .collect();
+        for id in &ids {
+            let rows = APPLIES_TO.iter().filter(|(row, _)| row == id).count();
+            assert_eq!(rows, 1, "{id}: {rows} rows in APPLIES_TO");
+        }
+        for (row, commands) in APPLIES_TO {
+            assert!(ids.iter().any(|id| id == row), "{row} is no option");
+            assert!(!commands.is_empty(), "{row} applies nowhere");
+        }
+    }
+
+    #[test]
+    fn each_help_lists_only_its_options() {
+        command().debug_assert();
+        let plan = help(&["plan", "--help"]);
+        assert!(plan.contains("--push") && plan.contains("--use"), "{plan}");
+        for absent in [
+            "--engine",
+            "--auth-file",
+            "--report",
+            "--no-verify",
+            "--timeout",
+        ] {
+            assert!(!plan.contains(absent), "plan --help shows {absent}");
+        }
+        let logout = help(&["logout", "--help"]);
+        assert!(logout.contains("--engine") && logout.contains("--isolate"));
+        for absent in ["--push", "--pull", "--use", "--no-verify", "--username"] {
+            assert!(!logout.contains(absent), "logout --help shows {absent}");
+        }
+        let top = help(&["--help"]);
+        assert!(top.contains("--report") && top.contains("Commands:"));
+        assert!(!top.contains("--bin-dir"), "the top level is login's");
+        assert!(help(&["helper", "--help"]).contains("--bin-dir"));
+        assert!(help(&["help", "plan"]).contains("ci-registry-login plan"));
+    }
+
+    #[test]
+    fn options_a_command_does_not_take_are_named() {
+        for args in [&["logout", "--push"][..], &["--push", "logout"]] {
+            assert_eq!(
+                parse(args).inapplicable,
+                [
+                    "--push does not apply to logout (logout removes this registry's stored login whatever it may do); it is for login, plan, check"
+                ]
+            );
+        }
+        let bin_dir = parse(&["helper", "get", "--bin-dir", "/x"]).inapplicable;
+        assert!(
+            bin_dir[0].starts_with("--bin-dir does not apply to helper get ("),
+            "{bin_dir:?}"
+        );
+        assert_eq!(
+            parse(&["--bin-dir", "/x", "helper", "install"])
+                .inapplicable
+                .len(),
+            0
+        );
+        assert_eq!(parse(&["--report", "r.env"]).inapplicable.len(), 0);
+        assert_eq!(parse(&["plan", "--engine", "docker"]).inapplicable.len(), 1);
+        // Defaults are not given options.
+        assert!(parse(&["logout"]).inapplicable.is_empty());
+        assert!(parse(&["--push", "plan", "-v"]).inapplicable.is_empty());
+    }
+
     #[test]
     fn unreadable_values_are_named() {
         use std::os::unix::ffi::OsStringExt;
