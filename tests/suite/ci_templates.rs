@@ -10,7 +10,6 @@
 use crate::support::https::{Answer, FileServer, sha256_hex};
 use crate::support::stderr;
 use ci_registry_login::cli;
-use clap::Parser;
 use serde::Deserialize;
 use serde_json::{Value, json};
 use std::collections::BTreeSet;

@@ -138,8 +138,8 @@ fn an_option_the_command_does_not_take_is_refused_by_name() {
     let (out, left) = logout(&["--push", "--ignore-inapplicable"]);
     let out = out.expect_code(0);
     support::assert_contains(
-        &out.said(),
-        &format!("warning: {refusal}: ignored (--ignore-inapplicable)"),
+        out.said(),
+        format!("warning: {refusal}: ignored (--ignore-inapplicable)"),
     );
     assert!(!left.contains("registry.example.com"), "{left}");
 
@@ -149,7 +149,7 @@ fn an_option_the_command_does_not_take_is_refused_by_name() {
         .run()
         .expect_code(2);
     support::assert_contains(
-        &out.said(),
+        out.said(),
         "--bin-dir does not apply to plan (plan is offline: it asks no one and stores nothing); it is for helper install",
     );
 }
