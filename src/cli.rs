@@ -9,7 +9,11 @@ use clap::{ArgAction, Args, Parser, Subcommand, ValueEnum};
 use std::path::PathBuf;
 use std::time::Duration;
 
-const EXIT_CODES: &str = "\
+/// The top level is `login`'s help (the default command) and the list of commands.
+const TOP_LEVEL_AFTER_HELP: &str = "\
+Without a command, login runs: the options above are login's. Each command takes only
+its own options: see ci-registry-login help COMMAND.
+
 Exit codes:
   0  success
   1  helper get/store/erase/list only: the credential-helper protocol's failure
@@ -27,7 +31,7 @@ printed. Real environment variables win over --variables-file.";
     name = "ci-registry-login",
     version,
     about = "Log a CI job into a container registry: find every credential, check it can pull or push, log in without exposing the secret",
-    after_help = EXIT_CODES,
+    after_help = TOP_LEVEL_AFTER_HELP,
     args_conflicts_with_subcommands = false
 )]
 pub struct Cli {
@@ -35,6 +39,10 @@ pub struct Cli {
     pub command: Option<Command>,
     #[command(flatten)]
     pub common: Common,
+    /// One message per option given to a command it does not apply to (see
+    /// [`APPLIES_TO`]); filled by [`try_parse_from`].
+    #[arg(skip)]
+    pub inapplicable: Vec<String>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Subcommand)]
@@ -237,6 +245,215 @@ pub struct Common {
     /// More detail on stderr (-v info, -vv debug, -vvv trace); RUST_LOG is honoured too.
     #[arg(short, long, global = true, action = ArgAction::Count)]
     pub verbose: u8,
+
+    /// Warn about options this command does not take instead of refusing them, for
+    /// scripts that give login and logout the same options.
+    #[arg(long, global = true)]
+    pub ignore_inapplicable: bool,
+}
+
+/// What an option can apply to: the commands, with the credential-helper protocol's
+/// actions (get, store, erase, list, version) as one.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Applies {
+    Login,
+    Plan,
+    Check,
+    Logout,
+    HelperProtocol,
+    HelperInstall,
+}
+
+impl Applies {
+    pub const ALL: [Applies; 6] = [
+        Applies::Login,
+        Applies::Plan,
+        Applies::Check,
+        Applies::Logout,
+        Applies::HelperProtocol,
+        Applies::HelperInstall,
+    ];
+
+    pub fn of(command: Command) -> Applies {
+        match command {
+            Command::Login => Applies::Login,
+            Command::Plan => Applies::Plan,
+            Command::Check => Applies::Check,
+            Command::Logout => Applies::Logout,
+            Command::Helper {
+                action: HelperAction::Install,
+            } => Applies::HelperInstall,
+            Command::Helper { .. } => Applies::HelperProtocol,
+        }
+    }
+
+    fn name(self) -> &'static str {
+        match self {
+            Applies::Login => "login",
+            Applies::Plan => "plan",
+            Applies::Check => "check",
+            Applies::Logout => "logout",
+            Applies::HelperProtocol => "helper get/store/erase/list/version",
+            Applies::HelperInstall => "helper install",
+        }
+    }
+
+    /// Why an option outside the command's row means nothing to it.
+    fn takes(self) -> &'static str {
+        match self {
+            Applies::Login => "login stores a credential; it does not install the helper",
+            Applies::Plan => "plan is offline: it asks no one and stores nothing",
+            Applies::Check => "check verifies every credential live and stores nothing",
+            Applies::Logout => "logout removes this registry's stored login whatever it may do",
+            Applies::HelperProtocol => {
+                "docker's credential-helper calls answer offline from the job's variables and store nothing"
+            }
+            Applies::HelperInstall => {
+                "helper install only points docker's credHelpers at this binary"
+            }
+        }
+    }
+}
+
+use Applies::{
+    Check as C, HelperInstall as HI, HelperProtocol as HP, Login as L, Logout as LO, Plan as P,
+};
+
+/// Every option (by clap id) and the commands it applies to, from what each command
+/// reads (`commands.rs`, `helper.rs`, `pipeline.rs`). It drives each command's help and
+/// the refusal of the rest. `insecure` applies wherever `--registry` does: a plain-HTTP
+/// registry off loopback is refused without it.
+pub const APPLIES_TO: &[(&str, &[Applies])] = &[
+    ("pull", &[L, P, C]),
+    ("push", &[L, P, C]),
+    ("registry", &[L, P, C, LO, HP, HI]),
+    ("dependency_proxy", &[L, P, C, LO, HI]),
+    ("repository", &[L, P, C]),
+    ("use_kind", &[L, P, C, HP]),
+    ("username", &[L, P, C, HP]),
+    ("password_env", &[L, P, C, HP]),
+    ("password_for", &[L, P, C, HP]),
+    ("engine", &[L, LO]),
+    ("auth_file", &[L, LO, HP, HI]),
+    ("auth_format", &[L, LO]),
+    ("isolate", &[L, LO, HI]),
+    ("no_isolate", &[L, LO, HI]),
+    ("env_file_out", &[L, HI]),
+    ("report", &[L]),
+    ("bin_dir", &[HI]),
+    ("variables_file", &[L, P, C, LO, HP, HI]),
+    ("no_verify", &[L]),
+    ("insecure", &[L, P, C, LO, HP, HI]),
+    ("ca_file", &[L, C]),
+    ("gitlab_url", &[L, C]),
+    ("retries", &[L, C]),
+    // Also the time an engine's tool may take, logout's included.
+    ("retry_timeout", &[L, C, LO]),
+    ("timeout", &[L, C]),
+    ("min_token_lifetime", &[L, C]),
+    // The protocol's answers and errors go to stdout in its own form.
+    ("format", &[L, P, C, LO, HI]),
+    ("quiet", &[L, P, C, LO, HP, HI]),
+    ("verbose", &[L, P, C, LO, HP, HI]),
+    ("ignore_inapplicable", &[L, P, C, LO, HP, HI]),
+];
+
+/// Whether option `id` applies to `command`; clap's own `help` and `version` always do.
+pub fn applies(id: &str, command: Applies) -> bool {
+    APPLIES_TO
+        .iter()
+        .find(|(option, _)| *option == id)
+        .is_none_or(|(_, commands)| commands.contains(&command))
+}
+
+/// The parser: `Cli`'s, with each command's help showing only the options it takes.
+/// Options stay global, so `ci-registry-login --push plan` still parses; the top level
+/// shows `login`'s, the default command's.
+pub fn command() -> clap::Command {
+    use clap::CommandFactory;
+    let cli = Cli::command();
+    // A subcommand that has an option of its own gets no global copy of it: each gets
+    // its own copy of every option, hidden where it does not apply, so all still parse
+    // (and are then refused by name) but its help shows only its own. Done before clap
+    // builds the tree.
+    let globals: Vec<clap::Arg> = cli
+        .get_arguments()
+        .filter(|a| a.is_global_set())
+        .cloned()
+        .collect();
+    let copies = |sub: clap::Command, shown: &[Applies]| {
+        globals.iter().fold(sub, |sub, a| {
+            let takes = shown.iter().any(|&c| applies(a.get_id().as_str(), c));
+            sub.arg(a.clone().hide(!takes))
+        })
+    };
+    let mut cli = cli;
+    for (name, shown) in [
+        ("login", &[Applies::Login][..]),
+        ("plan", &[Applies::Plan]),
+        ("check", &[Applies::Check]),
+        ("logout", &[Applies::Logout]),
+        ("helper", &[Applies::HelperProtocol, Applies::HelperInstall]),
+    ] {
+        cli = cli.mut_subcommand(name, |sub| copies(sub, shown));
+    }
+    globals
+        .iter()
+        .filter(|a| !applies(a.get_id().as_str(), Applies::Login))
+        .fold(cli, |cli, a| cli.mut_arg(a.get_id(), |a| a.hide(true)))
+}
+
+/// Parses `args`; options given to a command they do not apply to are listed in
+/// [`Cli::inapplicable`], for the caller to refuse before anything happens.
+pub fn try_parse_from(args: Vec<std::ffi::OsString>) -> Result<Cli, clap::Error> {
+    use clap::FromArgMatches;
+    let mut parser = command();
+    let matches = parser.try_get_matches_from_mut(args)?;
+    let mut cli = Cli::from_arg_matches(&matches).map_err(|e| e.format(&mut parser))?;
+    let given: Vec<&str> = matches
+        .ids()
+        .map(|id| id.as_str())
+        .filter(|id| matches.value_source(id) == Some(clap::parser::ValueSource::CommandLine))
+        .collect();
+    cli.inapplicable = inapplicable(&parser, &given, cli.command.unwrap_or(Command::Login));
+    Ok(cli)
+}
+
+/// One line for each option in `given` that `command` does not take: the flag, the
+/// command, why, and where it applies.
+fn inapplicable(parser: &clap::Command, given: &[&str], command: Command) -> Vec<String> {
+    let applies_to = Applies::of(command);
+    let command_name = match command {
+        Command::Helper { action } => format!(
+            "helper {}",
+            action
+                .to_possible_value()
+                .expect("no action is skipped")
+                .get_name()
+        ),
+        _ => applies_to.name().to_string(),
+    };
+    given
+        .iter()
+        .filter(|id| !applies(id, applies_to))
+        .map(|id| {
+            let flag = parser
+                .get_arguments()
+                .find(|a| a.get_id() == *id)
+                .and_then(|a| a.get_long())
+                .map_or_else(|| id.to_string(), |long| format!("--{long}"));
+            let used_by: Vec<&str> = Applies::ALL
+                .iter()
+                .filter(|&&c| applies(id, c))
+                .map(|c| c.name())
+                .collect();
+            format!(
+                "{flag} does not apply to {command_name} ({}); it is for {}",
+                applies_to.takes(),
+                used_by.join(", ")
+            )
+        })
+        .collect()
 }
 
 /// No flag takes a value longer than a path can be.
@@ -306,6 +523,92 @@ mod tests {
     #[test]
     fn cli_is_consistent() {
         Cli::command().debug_assert();
+    }
+
+    fn parse(args: &[&str]) -> Cli {
+        let argv = std::iter::once("ci-registry-login")
+            .chain(args.iter().copied())
+            .map(std::ffi::OsString::from)
+            .collect();
+        try_parse_from(argv).unwrap()
+    }
+
+    fn help(args: &[&str]) -> String {
+        let argv = std::iter::once("ci-registry-login").chain(args.iter().copied());
+        let e = command().try_get_matches_from(argv).unwrap_err();
+        assert_eq!(e.kind(), clap::error::ErrorKind::DisplayHelp);
+        e.to_string()
+    }
+
+    #[test]
+    fn every_option_has_one_row_and_every_row_is_an_option() {
+        let ids: Vec<String> = Cli::command()
+            .get_arguments()
+            .map(|a| a.get_id().to_string())
+            .filter(|id| id != "help" && id != "version")
+            .collect();
+        for id in &ids {
+            let rows = APPLIES_TO.iter().filter(|(row, _)| row == id).count();
+            assert_eq!(rows, 1, "{id}: {rows} rows in APPLIES_TO");
+        }
+        for (row, commands) in APPLIES_TO {
+            assert!(ids.iter().any(|id| id == row), "{row} is no option");
+            assert!(!commands.is_empty(), "{row} applies nowhere");
+        }
+    }
+
+    #[test]
+    fn each_help_lists_only_its_options() {
+        command().debug_assert();
+        let plan = help(&["plan", "--help"]);
+        assert!(plan.contains("--push") && plan.contains("--use"), "{plan}");
+        for absent in [
+            "--engine",
+            "--auth-file",
+            "--report",
+            "--no-verify",
+            "--timeout",
+        ] {
+            assert!(!plan.contains(absent), "plan --help shows {absent}");
+        }
+        let logout = help(&["logout", "--help"]);
+        assert!(logout.contains("--engine") && logout.contains("--isolate"));
+        for absent in ["--push", "--pull", "--use", "--no-verify", "--username"] {
+            assert!(!logout.contains(absent), "logout --help shows {absent}");
+        }
+        let top = help(&["--help"]);
+        assert!(top.contains("--report") && top.contains("Commands:"));
+        assert!(!top.contains("--bin-dir"), "the top level is login's");
+        assert!(help(&["helper", "--help"]).contains("--bin-dir"));
+        assert!(help(&["help", "plan"]).contains("ci-registry-login plan"));
+    }
+
+    #[test]
+    fn options_a_command_does_not_take_are_named() {
+        for args in [&["logout", "--push"][..], &["--push", "logout"]] {
+            assert_eq!(
+                parse(args).inapplicable,
+                [
+                    "--push does not apply to logout (logout removes this registry's stored login whatever it may do); it is for login, plan, check"
+                ]
+            );
+        }
+        let bin_dir = parse(&["helper", "get", "--bin-dir", "/x"]).inapplicable;
+        assert!(
+            bin_dir[0].starts_with("--bin-dir does not apply to helper get ("),
+            "{bin_dir:?}"
+        );
+        assert_eq!(
+            parse(&["--bin-dir", "/x", "helper", "install"])
+                .inapplicable
+                .len(),
+            0
+        );
+        assert_eq!(parse(&["--report", "r.env"]).inapplicable.len(), 0);
+        assert_eq!(parse(&["plan", "--engine", "docker"]).inapplicable.len(), 1);
+        // Defaults are not given options.
+        assert!(parse(&["logout"]).inapplicable.is_empty());
+        assert!(parse(&["--push", "plan", "-v"]).inapplicable.is_empty());
     }
 
     #[test]

@@ -144,6 +144,12 @@ impl Config {
             &paths,
         )?;
         let mut warnings = vars.notes.clone();
+        // Refused before this unless --ignore-inapplicable.
+        warnings.extend(
+            cli.inapplicable
+                .iter()
+                .map(|m| format!("{m}: ignored (--ignore-inapplicable)")),
+        );
         let sections = crate::gitlab_log::SECTIONS_VARIABLE;
         match vars.get(sections) {
             Ok(Some(v)) if crate::gitlab_log::Sections::parse(v).is_none() => {

@@ -7,7 +7,6 @@ use ci_registry_login::config::Config;
 use ci_registry_login::error::{Exit, Failure};
 use ci_registry_login::output::Format;
 use ci_registry_login::vars::Vars;
-use clap::Parser;
 use std::process::ExitCode;
 
 fn main() -> ExitCode {
@@ -18,7 +17,7 @@ fn main() -> ExitCode {
         ci_registry_login::output::say(&format!("ci-registry-login: error: {message}"));
         return ExitCode::from(Exit::Usage.code());
     }
-    let cli = Cli::parse_from(args);
+    let cli = ci_registry_login::cli::try_parse_from(args).unwrap_or_else(|e| e.exit());
     init_tracing(cli.common.verbose, cli.common.quiet);
     let json = cli.common.format == Format::Json;
     let exit = match run(cli) {
@@ -56,6 +55,12 @@ fn harden_process() {
 }
 
 fn run(cli: Cli) -> Result<Exit, Failure> {
+    // An option the command does not take is refused before anything is read.
+    if let Some(message) = cli.inapplicable.first()
+        && !cli.common.ignore_inapplicable
+    {
+        return Err(Failure::usage(message.clone()));
+    }
     let vars = Vars::load(std::env::vars_os(), cli.common.variables_file.as_deref())
         .map_err(|e| Failure::usage(e.to_string()))?;
     let config = Config::new(cli, vars)?;

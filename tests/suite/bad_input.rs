@@ -494,7 +494,8 @@ fn lenient_rows() -> Vec<Row> {
 // ---------------------------------------------------------------------------
 // Running a row.
 
-/// Arguments every run gets: write the auth file, small timeouts, few attempts.
+/// Arguments every run but the helper's gets: write the auth file, small timeouts, few
+/// attempts.
 const COMMON: [&str; 8] = [
     "--engine",
     "auth-file",
@@ -581,7 +582,10 @@ fn check(bed: &TestBed, row: &Row, hostile: Hostile, channel: Channel) -> Option
     let mut run = ci_registry_login().in_subfolder("work");
     let work = run.path("work");
     let mut args: Vec<OsString> = row.command.iter().map(Into::into).collect();
-    args.extend(COMMON.iter().map(Into::into));
+    // The helper takes neither an engine nor network settings (issue 12: refused).
+    if row.command.first() != Some(&"helper") {
+        args.extend(COMMON.iter().map(Into::into));
+    }
     args.extend(row.args.iter().map(Into::into));
     if let Base::Laptop = row.base {
         args.extend(["--registry".into(), registry.clone().into()]);

@@ -167,7 +167,8 @@ fn unusable_report_path_is_refused_before_anything_happens() {
         .args(["plan", "--report", "x.env"])
         .run()
         .expect_code(2);
-    assert_contains(out.said(), "use it with login");
+    assert_contains(out.said(), "--report does not apply to plan");
+    assert_contains(out.said(), "it is for login");
 }
 
 /// The stderr between a section's start and end markers, and what follows the end.

@@ -103,3 +103,101 @@ fn json_is_printed_for_usage_errors_and_logout() {
     assert_eq!(logout[0]["removed"], true);
     assert_eq!(logout[1]["removed"], false);
 }
+
+/// Each command takes only the options it uses (issue 12, item 5): `logout --push`
+/// once passed silently. An option the command does not take is refused by name before
+/// anything happens (the stored login stays); `--ignore-inapplicable`, which the CI
+/// templates give their logout, turns that into a warning.
+#[test]
+fn an_option_the_command_does_not_take_is_refused_by_name() {
+    let stored = r#"{"auths":{"registry.example.com":{"auth":"dTpw"}}}"#;
+    let logout = |extra: &[&str]| {
+        let run = support::run::ci_registry_login();
+        let config = run.path("config.json");
+        std::fs::write(&config, stored).unwrap();
+        let out = run
+            .args(["logout", "--engine", "auth-file", "--registry"])
+            .arg("registry.example.com")
+            .arg("--auth-file")
+            .arg(&config)
+            .args(extra)
+            .run();
+        let left = std::fs::read_to_string(&config).unwrap();
+        (out, left)
+    };
+    let refusal = "--push does not apply to logout (logout removes this registry's stored login whatever it may do); it is for login, plan, check";
+
+    let (out, left) = logout(&["--push", "--use", "job-token", "--no-verify"]);
+    let out = out.expect_code(2);
+    assert_eq!(out.said(), format!("ci-registry-login: error: {refusal}"));
+    assert_eq!(left, stored, "nothing happened");
+
+    let (out, _) = logout(&["--format", "json", "--push"]);
+    assert_eq!(out.expect_code(2).json()["error"]["message"], refusal);
+
+    let (out, left) = logout(&["--push", "--ignore-inapplicable"]);
+    let out = out.expect_code(0);
+    support::assert_contains(
+        out.said(),
+        format!("warning: {refusal}: ignored (--ignore-inapplicable)"),
+    );
+    assert!(!left.contains("registry.example.com"), "{left}");
+
+    // Before the command, an option is the command's all the same.
+    let out = support::run::ci_registry_login()
+        .args(["--bin-dir", "/nonexistent", "plan"])
+        .run()
+        .expect_code(2);
+    support::assert_contains(
+        out.said(),
+        "--bin-dir does not apply to plan (plan is offline: it asks no one and stores nothing); it is for helper install",
+    );
+}
+
+/// Each command's help lists the options it takes, and only those; `help COMMAND` is
+/// the same help.
+#[test]
+fn each_help_shows_only_its_options() {
+    let help = |args: &[&str]| {
+        support::run::ci_registry_login()
+            .args(args)
+            .run()
+            .expect_code(0)
+            .stdout
+    };
+    let plan = help(&["plan", "--help"]);
+    support::assert_contains(&plan, "--push");
+    for absent in [
+        "--engine",
+        "--auth-file",
+        "--no-verify",
+        "--report",
+        "--bin-dir",
+    ] {
+        assert!(
+            !plan.contains(absent),
+            "plan --help shows {absent}:\n{plan}"
+        );
+    }
+    assert_eq!(help(&["help", "plan"]), plan);
+    let logout = help(&["logout", "--help"]);
+    support::assert_contains(&logout, "--engine");
+    for absent in ["--push", "--pull", "--use", "--no-verify", "--repository"] {
+        assert!(
+            !logout.contains(absent),
+            "logout --help shows {absent}:\n{logout}"
+        );
+    }
+    // It listed all 30 options in 143 lines.
+    let helper = help(&["helper", "--help"]);
+    assert!(helper.lines().count() < 100, "{helper}");
+    support::assert_contains(&helper, "--bin-dir");
+    assert!(
+        !helper.contains("--push") && !helper.contains("--engine"),
+        "{helper}"
+    );
+    let top = help(&["--help"]);
+    support::assert_contains(&top, "Without a command, login runs");
+    support::assert_contains(&top, "--report");
+    assert!(!top.contains("--bin-dir"), "{top}");
+}
