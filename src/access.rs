@@ -148,6 +148,9 @@ pub enum Kind {
     DeployToken,
     AccessToken,
     Password,
+    /// A secret with no GitLab token prefix: an access token with a custom prefix, or a
+    /// password. GitLab's API, or the registry, says which (reference section 9.1).
+    Unknown,
 }
 
 /// What the product knows about one kind of credential: one row each, in rank order
@@ -167,6 +170,8 @@ pub struct KindRow {
     pub prefix: Option<&'static str>,
     /// Issued for one job and dead when it ends: CI_REGISTRY_PASSWORD or CI_JOB_TOKEN.
     pub job_scoped: bool,
+    /// A value of `--use`.
+    pub by_use: bool,
 }
 
 /// The user GitLab requires with a job token.
@@ -174,7 +179,7 @@ pub const JOB_TOKEN_USER: &str = "gitlab-ci-token";
 /// GitLab accepts any user name with an access token; this one says what it is.
 pub const ACCESS_TOKEN_USER: &str = "gitlab-token";
 
-pub const KINDS: [KindRow; 5] = [
+pub const KINDS: [KindRow; 6] = [
     KindRow {
         kind: Kind::RegistryUser,
         name: "registry-user",
@@ -183,6 +188,7 @@ pub const KINDS: [KindRow; 5] = [
         default_user: Some(JOB_TOKEN_USER),
         prefix: None,
         job_scoped: true,
+        by_use: true,
     },
     KindRow {
         kind: Kind::JobToken,
@@ -192,6 +198,7 @@ pub const KINDS: [KindRow; 5] = [
         default_user: Some(JOB_TOKEN_USER),
         prefix: Some("glcbt-"),
         job_scoped: true,
+        by_use: true,
     },
     KindRow {
         kind: Kind::DeployToken,
@@ -201,6 +208,7 @@ pub const KINDS: [KindRow; 5] = [
         default_user: None,
         prefix: Some("gldt-"),
         job_scoped: false,
+        by_use: true,
     },
     KindRow {
         kind: Kind::AccessToken,
@@ -210,6 +218,7 @@ pub const KINDS: [KindRow; 5] = [
         default_user: Some(ACCESS_TOKEN_USER),
         prefix: Some("glpat-"),
         job_scoped: false,
+        by_use: true,
     },
     KindRow {
         kind: Kind::Password,
@@ -219,18 +228,66 @@ pub const KINDS: [KindRow; 5] = [
         default_user: None,
         prefix: None,
         job_scoped: false,
+        by_use: true,
+    },
+    KindRow {
+        kind: Kind::Unknown,
+        name: "unknown",
+        help: "a secret with no GitLab token prefix",
+        merit: "unknown kind: an access token or a password",
+        default_user: None,
+        prefix: None,
+        job_scoped: false,
+        by_use: false,
     },
 ];
 
+/// GitLab token prefixes of secrets that never log in to a registry, and what they are
+/// (GitLab's token prefix list; reference section 9.1 names the runner's).
+pub const NOT_REGISTRY_CREDENTIALS: [(&str, &str); 4] = [
+    ("glrt-", "a runner authentication token"),
+    ("glptt-", "a pipeline trigger token"),
+    ("glft-", "a feed token"),
+    ("glagent-", "a GitLab agent for Kubernetes token"),
+];
+
+/// Whether `secret` carries `prefix` at its start or after an instance prefix
+/// (`acme-glpat-...`): `(^|-)prefix`.
+fn has_type_prefix(secret: &str, prefix: &str) -> bool {
+    secret.starts_with(prefix) || secret.contains(&format!("-{prefix}"))
+}
+
+/// What a secret is when its prefix says it can never log in to a registry.
+pub fn never_a_registry_credential(secret: &str) -> Option<&'static str> {
+    NOT_REGISTRY_CREDENTIALS
+        .iter()
+        .find(|(prefix, _)| has_type_prefix(secret, prefix))
+        .map(|(_, what)| *what)
+}
+
 impl Kind {
-    pub const ALL: [Kind; 5] = {
-        let mut all = [Kind::Password; 5];
+    pub const ALL: [Kind; KINDS.len()] = {
+        let mut all = [Kind::Password; KINDS.len()];
         let mut i = 0;
         while i < KINDS.len() {
             all[i] = KINDS[i].kind;
             i += 1;
         }
         all
+    };
+
+    /// The kinds `--use` takes, in rank order.
+    pub const BY_USE: [Kind; by_use_count()] = {
+        let mut out = [Kind::Password; by_use_count()];
+        let (mut i, mut n) = (0, 0);
+        while i < KINDS.len() {
+            if KINDS[i].by_use {
+                out[n] = KINDS[i].kind;
+                n += 1;
+            }
+            i += 1;
+        }
+        out
     };
 
     pub fn row(self) -> &'static KindRow {
@@ -251,10 +308,20 @@ impl Kind {
     pub fn of_prefix(secret: &str) -> Option<Kind> {
         KINDS.iter().find_map(|row| {
             let prefix = row.prefix?;
-            (secret.starts_with(prefix) || secret.contains(&format!("-{prefix}")))
-                .then_some(row.kind)
+            has_type_prefix(secret, prefix).then_some(row.kind)
         })
     }
+}
+
+const fn by_use_count() -> usize {
+    let (mut i, mut n) = (0, 0);
+    while i < KINDS.len() {
+        if KINDS[i].by_use {
+            n += 1;
+        }
+        i += 1;
+    }
+    n
 }
 
 impl fmt::Display for Kind {
@@ -317,6 +384,19 @@ mod tests {
         assert_eq!(Kind::of_prefix("glcbt-abc"), Some(Kind::JobToken));
         assert_eq!(Kind::of_prefix("hunter2"), None);
         assert_eq!(Kind::of_prefix("xglpat-abc"), None);
+        assert_eq!(Kind::of_prefix("acme-glcbt-abc"), Some(Kind::JobToken));
+        assert!(!Kind::BY_USE.contains(&Kind::Unknown));
+        assert_eq!(Kind::BY_USE.len(), KINDS.len() - 1);
+        assert_eq!(
+            never_a_registry_credential("glrt-abc"),
+            Some("a runner authentication token")
+        );
+        assert_eq!(
+            never_a_registry_credential("acme-glrt-abc"),
+            Some("a runner authentication token")
+        );
+        assert_eq!(never_a_registry_credential("glrtr-abc"), None);
+        assert_eq!(never_a_registry_credential("glpat-abc"), None);
     }
 
     #[test]

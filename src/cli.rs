@@ -377,7 +377,7 @@ macro_rules! value_enum_from_table {
     };
 }
 
-value_enum_from_table!(Kind, Kind::ALL, |k| k.as_str(), |k| Some(k.row().help));
+value_enum_from_table!(Kind, Kind::BY_USE, |k| k.as_str(), |k| Some(k.row().help));
 value_enum_from_table!(EngineChoice, EngineChoice::ALL, |e| e.name());
 value_enum_from_table!(AuthFormat, AuthFormat::ALL, |f| f.as_str());
 value_enum_from_table!(Format, Format::ALL, |f| f.as_str());

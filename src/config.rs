@@ -202,6 +202,7 @@ impl Config {
             },
         };
         let explicit = Explicit {
+            named_kind: c.use_kind,
             username: c.username,
             password_var: c.password_env.clone(),
             password_var_explicit: c.password_env != Explicit::default().password_var,

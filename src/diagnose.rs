@@ -130,6 +130,11 @@ fn unauthorized(c: &Candidate, message: &str) -> String {
             "GitLab refused the deploy token: the user name must be the token's own (gitlab+deploy-token-N), and the token must not be revoked or expired".to_string()
         }
         Kind::AccessToken => "GitLab refused the access token: it is wrong, expired or revoked".to_string(),
+        // Not a password for certain: two-factor advice would send a token's owner astray.
+        Kind::Unknown => format!(
+            "GitLab refused the secret from {} (user {}): it is neither a valid access token (wrong, expired or revoked) nor that user's password",
+            c.origin, c.username
+        ),
     };
     format!("{why} (GitLab said: {})", first_sentence(message))
 }
@@ -183,7 +188,7 @@ fn too_little(c: &Candidate, check: &Check, repository: &Repository, granted: &[
             scopes.join(" and "),
             if missing.contains(&Action::Push) { "Developer" } else { "Reporter" }
         ),
-        Kind::Password => format!(
+        Kind::Password | Kind::Unknown => format!(
             "the user needs at least the {} role on the project",
             if missing.contains(&Action::Push) { "Developer" } else { "Reporter" }
         ),

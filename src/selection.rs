@@ -111,6 +111,9 @@ impl Plan {
         for (i, verification) in results {
             let offline_said_no = !self.candidates[i].usable;
             let a = &mut self.candidates[i];
+            if let Some(kind) = verification.kind {
+                a.candidate.kind = kind;
+            }
             let (usable, reason) = match verification.outcome {
                 Outcome::Granted => {
                     let granted = verification.granted.as_deref().unwrap_or_default();

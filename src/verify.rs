@@ -31,14 +31,31 @@ pub async fn verify(
     c: &Candidate,
 ) -> Verification {
     let mut api_info = None;
-    if c.kind == Kind::AccessToken
+    let mut learned_kind = None;
+    if matches!(c.kind, Kind::AccessToken | Kind::Unknown)
         && let Some(api) = check.api_url
     {
         match introspect(http, api, c, check.intent).await {
-            Introspection::Stop(v) => return v,
-            Introspection::Continue(info) => api_info = info,
+            Introspection::Stop(mut v) => {
+                v.kind = (c.kind == Kind::Unknown).then_some(Kind::AccessToken);
+                return v;
+            }
+            Introspection::Continue(info) => {
+                learned_kind = learned(c.kind, info.is_some());
+                api_info = info;
+            }
+            Introspection::NotAToken => learned_kind = learned(c.kind, false),
         }
     }
+    // Judged as what the API said it is: two-factor advice only for a password.
+    let relabelled;
+    let c = match learned_kind {
+        Some(kind) => {
+            relabelled = Candidate { kind, ..c.clone() };
+            &relabelled
+        }
+        None => c,
+    };
     let mut v = match &session.auth {
         Auth::Open => Verification::new(Outcome::Accepted, "the registry asks for no credentials"),
         Auth::Basic => {
@@ -76,12 +93,25 @@ pub async fn verify(
         v.token_scopes = Some(info.scopes);
         v.token_expires = info.expires_at;
     }
+    v.kind = learned_kind;
     v
+}
+
+/// What GitLab's API says a secret without a prefix is: a token it knows is an access
+/// token whatever its prefix; one it refuses to know is a password (or nothing).
+fn learned(kind: Kind, api_knows_it: bool) -> Option<Kind> {
+    match (kind, api_knows_it) {
+        (Kind::Unknown, true) => Some(Kind::AccessToken),
+        (Kind::Unknown, false) => Some(Kind::Password),
+        _ => None,
+    }
 }
 
 enum Introspection {
     Stop(Verification),
     Continue(Option<gitlab_api::TokenInfo>),
+    /// The API knows no such token (401): for a secret without a prefix, a password.
+    NotAToken,
 }
 
 /// Reads an access token's scopes, expiry and revocation from the API; a token the
@@ -134,6 +164,7 @@ async fn introspect(http: &Http, api: &str, c: &Candidate, intent: Intent) -> In
             v.token_expires = info.expires_at;
             Introspection::Stop(v)
         }
+        SelfInfo::Refused(_) if c.kind == Kind::Unknown => Introspection::NotAToken,
         SelfInfo::Refused(message) => Introspection::Stop(Verification::new(
             Outcome::Rejected,
             format!(

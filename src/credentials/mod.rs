@@ -459,13 +459,16 @@ mod tests {
         );
     }
 
+    /// Reference 9.1: type prefixes at any `-` boundary; no prefix is an unknown kind,
+    /// not a password, unless `--use` says so; a runner token is refused outright.
     #[test]
     fn explicit_secret_kind_comes_from_its_prefix() {
         for (secret, kind) in [
             ("glpat-abc", Kind::AccessToken),
+            ("acme-glpat-abc", Kind::AccessToken),
             ("gldt-abc", Kind::DeployToken),
             ("glcbt-abc", Kind::JobToken),
-            ("hunter2", Kind::Password),
+            ("hunter2", Kind::Unknown),
         ] {
             let c = find(
                 &[("REGISTRY_USER", "alice"), ("REGISTRY_PASSWORD", secret)],
@@ -474,10 +477,30 @@ mod tests {
             assert_eq!(c[0].kind, kind, "{secret}");
             assert_eq!(c[0].username, "alice");
         }
-        let c = find(&[("REGISTRY_PASSWORD", "glpat-abc")], &Explicit::default());
+        let c = find(&[("REGISTRY_PASSWORD", "acme-glpat-abc")], &Explicit::default());
         assert_eq!(c[0].username, ACCESS_TOKEN_USER);
         let c = find(&[("REGISTRY_PASSWORD", "hunter2")], &Explicit::default());
-        assert!(c[0].problem.as_ref().unwrap().contains("needs a user name"));
+        let problem = c[0].problem.as_ref().unwrap();
+        assert!(problem.contains("no GitLab token prefix"), "{problem}");
+        assert!(!c[0].notes.iter().any(|n| n.contains("two-factor")));
+        let named = |kind| Explicit {
+            named_kind: Some(kind),
+            ..Explicit::default()
+        };
+        let c = find(&[("REGISTRY_PASSWORD", "custom-token")], &named(Kind::AccessToken));
+        assert_eq!((c[0].kind, c[0].username.as_str()), (Kind::AccessToken, ACCESS_TOKEN_USER));
+        let c = find(
+            &[("REGISTRY_USER", "bob"), ("REGISTRY_PASSWORD", "hunter2")],
+            &named(Kind::Password),
+        );
+        assert_eq!(c[0].kind, Kind::Password);
+        assert!(c[0].notes.iter().any(|n| n.contains("two-factor")));
+        let c = find(
+            &[("REGISTRY_USER", "bob"), ("REGISTRY_PASSWORD", "acme-glrt-abc")],
+            &Explicit::default(),
+        );
+        let problem = c[0].problem.as_ref().unwrap();
+        assert!(problem.contains("a runner authentication token, which never logs in"), "{problem}");
     }
 
     #[test]
