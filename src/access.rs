@@ -119,12 +119,16 @@ impl Scope {
         }
     }
 
-    /// Registry scopes implied by an access token's GitLab scopes (`api` and
-    /// `read_api` carry registry abilities too).
-    pub fn from_token_scopes<S: AsRef<str>>(scopes: &[S]) -> Vec<Scope> {
+    /// Registry scopes implied by an access token's GitLab scopes, per the holder
+    /// (reference 9.2): `api` carries registry read and write for every token; `read_api`
+    /// carries registry read for a person's token and nothing for a project or group
+    /// access token (a bot's). With the holder unknown, `read_api` is left to the live
+    /// check: see [`Holder::Unknown`].
+    pub fn from_token_scopes<S: AsRef<str>>(scopes: &[S], holder: Holder) -> Vec<Scope> {
         let has = |s: &str| scopes.iter().any(|x| x.as_ref() == s);
+        let read_api = has("read_api") && holder != Holder::Bot;
         let mut out = Vec::new();
-        if has("read_registry") || has("read_api") || has("api") {
+        if has("read_registry") || read_api || has("api") {
             out.push(Scope::ReadRegistry);
         }
         if has("write_registry") || has("api") {
@@ -136,6 +140,38 @@ impl Scope {
     /// Scopes the intent needs: pull needs read_registry, push needs both.
     pub fn needed(intent: Intent) -> Vec<Scope> {
         intent.actions().iter().filter_map(Action::scope).collect()
+    }
+}
+
+/// Whose access token it is: GitLab gives `read_api` different registry meanings for a
+/// person's token and a project or group access token (a bot user's).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Holder {
+    Person,
+    /// A project or group access token: its user is `project_<id>_bot...` or
+    /// `group_<id>_bot...`.
+    Bot,
+    Unknown,
+}
+
+impl Holder {
+    /// The holder a GitLab user name reveals.
+    pub fn of_username(username: &str) -> Holder {
+        let bot = ["project_", "group_"].iter().any(|kind| {
+            username.strip_prefix(kind).is_some_and(|rest| {
+                let digits = rest.chars().take_while(char::is_ascii_digit).count();
+                digits > 0 && rest[digits..].starts_with("_bot")
+            })
+        });
+        if bot { Holder::Bot } else { Holder::Person }
+    }
+
+    pub fn describe(self) -> &'static str {
+        match self {
+            Holder::Person => "a personal access token",
+            Holder::Bot => "a project or group access token",
+            Holder::Unknown => "an access token",
+        }
     }
 }
 
@@ -357,19 +393,31 @@ mod tests {
 
     #[test]
     fn token_scopes_map_to_registry_scopes() {
+        use Holder::*;
+        let rw = vec![Scope::ReadRegistry, Scope::WriteRegistry];
+        for holder in [Person, Bot, Unknown] {
+            assert_eq!(Scope::from_token_scopes(&["api"], holder), rw);
+            assert_eq!(
+                Scope::from_token_scopes(&["write_registry"], holder),
+                vec![Scope::WriteRegistry]
+            );
+            assert!(Scope::from_token_scopes(&["read_repository"], holder).is_empty());
+        }
+        // Reference 9.2: read_api is registry read for a person, nothing for a bot.
         assert_eq!(
-            Scope::from_token_scopes(&["api"]),
-            vec![Scope::ReadRegistry, Scope::WriteRegistry]
-        );
-        assert_eq!(
-            Scope::from_token_scopes(&["read_api"]),
+            Scope::from_token_scopes(&["read_api"], Person),
             vec![Scope::ReadRegistry]
         );
-        assert_eq!(
-            Scope::from_token_scopes(&["write_registry"]),
-            vec![Scope::WriteRegistry]
-        );
-        assert!(Scope::from_token_scopes(&["read_repository"]).is_empty());
+        assert!(Scope::from_token_scopes(&["read_api"], Bot).is_empty());
+    }
+
+    #[test]
+    fn bot_users_are_told_by_their_names() {
+        assert_eq!(Holder::of_username("project_10_bot_4f2a9c"), Holder::Bot);
+        assert_eq!(Holder::of_username("group_7_bot"), Holder::Bot);
+        assert_eq!(Holder::of_username("project_bot"), Holder::Person);
+        assert_eq!(Holder::of_username("alice"), Holder::Person);
+        assert_eq!(Holder::of_username("project_10_robot"), Holder::Person);
     }
 
     #[test]

@@ -4,11 +4,11 @@
 //! messages against the emulator.
 
 use crate::access::JOB_TOKEN_USER;
-use crate::access::{self, Action, Kind, Scope};
+use crate::access::{self, Action, Holder, Intent, Kind, Scope};
 use crate::credentials::Candidate;
 use crate::engines::EngineError;
 use crate::error::{Exit, Failure};
-use crate::gitlab_api;
+use crate::gitlab_api::{self, TokenInfo};
 use crate::handshake::TokenReply;
 use crate::job::{Job, Target};
 use crate::mode::Mode;
@@ -43,6 +43,89 @@ pub fn target_warnings(job: &Job, target: &Target) -> Vec<String> {
     out
 }
 
+/// What an access token's own description (GitLab API) says about the job's intent.
+pub enum TokenScopes {
+    /// It cannot serve: the verdict, without asking the registry.
+    Refuse(Verification),
+    /// Ask the registry, saying these facts.
+    Continue(Vec<String>),
+}
+
+/// Judges an access token by what `/personal_access_tokens/self` says (reference 5, 9.1,
+/// 9.2): revoked or inactive stops; a fine-grained token is left to the live grant;
+/// classic scopes are read per holder (`read_api` grants a bot nothing).
+pub fn token_scopes_verdict(info: &TokenInfo, holder: Holder, intent: Intent) -> TokenScopes {
+    let described = |mut v: Verification| {
+        v.token_scopes = Some(info.scopes.clone());
+        v.token_expires = info.expires_at.clone();
+        v
+    };
+    if info.revoked == Some(true) || info.active == Some(false) {
+        return TokenScopes::Refuse(described(Verification::new(
+            Outcome::Rejected,
+            "the access token is revoked or inactive (GitLab API); create a new one",
+        )));
+    }
+    if info.is_fine_grained() {
+        return TokenScopes::Continue(vec![
+            "a fine-grained access token: its registry permissions are not classic scopes, so the registry's grant decides".into(),
+        ]);
+    }
+    let mut notes = Vec::new();
+    let read_api_only = info.scopes.iter().any(|s| s == "read_api")
+        && !info.scopes.iter().any(|s| s == "api" || s == "read_registry");
+    if read_api_only && holder != Holder::Unknown {
+        notes.push(format!(
+            "{} (its user's name says so): read_api {}",
+            holder.describe(),
+            if holder == Holder::Bot {
+                "gives it no registry access"
+            } else {
+                "lets it pull"
+            }
+        ));
+    }
+    let registry_scopes = Scope::from_token_scopes(&info.scopes, holder);
+    let lacking: Vec<&str> = Scope::needed(intent)
+        .into_iter()
+        .filter(|s| !registry_scopes.contains(s))
+        .map(Scope::as_str)
+        .collect();
+    if lacking.is_empty() {
+        return TokenScopes::Continue(notes);
+    }
+    let granted: Vec<Action> = [Action::Pull, Action::Push]
+        .into_iter()
+        .filter(|a| a.scope().is_some_and(|s| registry_scopes.contains(&s)))
+        .collect();
+    let scopes = if info.scopes.is_empty() {
+        "none".to_string()
+    } else {
+        info.scopes.join(",")
+    };
+    let bot_read_api = if read_api_only && holder == Holder::Bot {
+        " (read_api gives a project or group access token no registry access)"
+    } else {
+        ""
+    };
+    let mut v = Verification::new(
+        Outcome::Granted,
+        format!(
+            "the access token's scopes are {scopes} (GitLab API){bot_read_api}; {} needs {}: create a token with read_registry{}",
+            intent.as_str(),
+            lacking.join(" and "),
+            if intent == Intent::Push {
+                " and write_registry"
+            } else {
+                ""
+            }
+        ),
+    );
+    v.granted = Some(granted);
+    v.notes = notes;
+    TokenScopes::Refuse(described(v))
+}
+
 /// Whether the credential demonstrably has registry access, so that a 403 "access
 /// forbidden" can only mean the Authorization header was lost on the way.
 fn known_registry_access(
@@ -52,7 +135,8 @@ fn known_registry_access(
 ) -> bool {
     let running_job_token =
         check.job.mode == Mode::GitLabCi && c.kind.row().job_scoped && c.username == JOB_TOKEN_USER;
-    let api_says_so = api.is_some_and(|i| !Scope::from_token_scopes(&i.scopes).is_empty());
+    let api_says_so =
+        api.is_some_and(|i| !Scope::from_token_scopes(&i.scopes, Holder::Unknown).is_empty());
     running_job_token || api_says_so
 }
 
@@ -89,7 +173,7 @@ pub fn judge(
             let detail = if access::covers(&granted, needed) {
                 format!("granted {}", access::join_actions(&granted))
             } else {
-                too_little(c, check, repository, &granted)
+                too_little(c, check, repository, &granted, api)
             };
             Verification {
                 outcome: Outcome::Granted,
@@ -151,13 +235,30 @@ fn forbidden(
             "GitLab has banned this address after repeated failed logins ({message}); it lifts the ban after a while (an hour by default) or an administrator can"
         );
     }
+    // Reference 9.3: a protected repository refuses the whole request.
     if lower.contains("protected repository path") {
+        return if c.kind == Kind::DeployToken {
+            format!(
+                "the repository path is protected for pushes ({message}): deploy tokens can never push to a protected repository; use a job token or an access token of a role the rule allows"
+            )
+        } else {
+            format!(
+                "the repository path is protected for pushes ({message}): a user with a higher role, or a change to the protection rule, is needed"
+            )
+        };
+    }
+    // Reference 9.4: GitLab's own message carries the usage-quotas link.
+    if lower.contains("storage limit") {
         return format!(
-            "the repository path is protected for pushes ({message}): a user with a higher role, or a change to the protection rule, is needed"
+            "the namespace is over its storage limit, so GitLab refuses pushes (GitLab said: {message}); free space (delete old images or tags) or raise the limit, on the namespace's Usage quotas page"
         );
     }
     if !lower.contains("access forbidden") {
         return format!("GitLab refused: {message}");
+    }
+    // Reference 9.4: external authorization turns deploy and access tokens off.
+    if matches!(c.kind, Kind::DeployToken | Kind::AccessToken) && known_registry_access(c, check, api) {
+        return "GitLab answered 'access forbidden' to a token that has registry scopes: the instance's external authorization turns off deploy and access tokens for the registry (ask an administrator, or use the job token), or a proxy in front of GitLab drops the Authorization header on the way to /jwt/auth".to_string();
     }
     if known_registry_access(c, check, api) {
         "GitLab answered 'access forbidden' to a credential that has registry access: the Authorization header is being lost on the way to /jwt/auth (a proxy in front of GitLab, or a redirect); check the proxy and the registry's token realm".to_string()
@@ -167,7 +268,20 @@ fn forbidden(
 }
 
 /// Too few actions: name what is missing and what would grant it.
-fn too_little(c: &Candidate, check: &Check, repository: &Repository, granted: &[Action]) -> String {
+/// Whether the API said the token carries push rights.
+fn token_may_push(api: Option<&TokenInfo>) -> bool {
+    api.is_some_and(|i| {
+        Scope::from_token_scopes(&i.scopes, Holder::Unknown).contains(&Scope::WriteRegistry)
+    })
+}
+
+fn too_little(
+    c: &Candidate,
+    check: &Check,
+    repository: &Repository,
+    granted: &[Action],
+    api: Option<&TokenInfo>,
+) -> String {
     let missing = access::missing(granted, check.intent.actions());
     let scopes: Vec<&str> = missing
         .iter()
@@ -179,10 +293,18 @@ fn too_little(c: &Candidate, check: &Check, repository: &Repository, granted: &[
         Kind::RegistryUser | Kind::JobToken if !own => format!(
             "a job token never pushes to another project, and pulls from {repository} only when that project's CI/CD job token allowlist admits this project (and the job's user may read it)"
         ),
+        // Reference 9.4: the job token acts with the role of the user who started the
+        // job, and maintenance mode grants nothing but pull.
+        Kind::RegistryUser | Kind::JobToken if missing.contains(&Action::Push) && !granted.is_empty() => {
+            "the job token acts with the role of the user who started the job, and pushing needs Developer: a manual job started by a Reporter cannot push (have a Developer run it); or the instance is in maintenance mode, which grants nothing but pull".to_string()
+        }
         Kind::RegistryUser | Kind::JobToken => {
             "the job token should pull and push its own project; is the project's container registry enabled?".to_string()
         }
         Kind::DeployToken => format!("use a deploy token with {} on this project", scopes.join(" and ")),
+        Kind::AccessToken if missing.contains(&Action::Push) && token_may_push(api) => {
+            "the token has write_registry, so its user's role is below Developer on the project, or the instance is in maintenance mode, which grants nothing but pull".to_string()
+        }
         Kind::AccessToken => format!(
             "the token needs {} and its user at least the {} role on the project",
             scopes.join(" and "),
@@ -272,7 +394,6 @@ pub fn engine_failure(e: EngineError) -> Failure {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::access::Intent;
     use crate::credentials::{Binding, Origin};
     use crate::jwt::Claims;
     use crate::names::Registry;
@@ -341,6 +462,7 @@ mod tests {
         let password = candidate(Kind::Password, "REGISTRY_PASSWORD", "alice");
         let deploy = candidate(Kind::DeployToken, "CI_DEPLOY_USER", "gitlab+deploy-token-1");
         let pat = candidate(Kind::AccessToken, "REGISTRY_PASSWORD", "alice");
+        let unknown = candidate(Kind::Unknown, "REGISTRY_PASSWORD", "alice");
         let net = crate::http::NetError {
             url: "https://registry.example.com/jwt/auth".into(),
             kind: crate::http::NetErrorKind::Timeout,
@@ -366,7 +488,42 @@ mod tests {
                 granted(&["pull"]),
                 Intent::Push,
                 Outcome::Granted,
+                &["started by a Reporter cannot push", "maintenance mode"],
+            ),
+            (
+                &job,
+                granted(&[]),
+                Intent::Push,
+                Outcome::Granted,
                 &["container registry enabled"],
+            ),
+            (
+                &deploy,
+                TokenReply::Forbidden("Pushing to protected repository path forbidden".into()),
+                Intent::Push,
+                Outcome::Rejected,
+                &["deploy tokens can never push to a protected repository"],
+            ),
+            (
+                &pat,
+                TokenReply::Forbidden("Pushing to protected repository path forbidden".into()),
+                Intent::Push,
+                Outcome::Rejected,
+                &["a user with a higher role"],
+            ),
+            (
+                &pat,
+                TokenReply::Forbidden("Your action has been rejected because the namespace storage limit has been reached. For more information, visit https://gitlab.example.com/help/user/storage_usage_quotas.md".into()),
+                Intent::Push,
+                Outcome::Rejected,
+                &["over its storage limit", "storage_usage_quotas", "Usage quotas"],
+            ),
+            (
+                &unknown,
+                TokenReply::Unauthorized("HTTP Basic: Access denied. If a password".into()),
+                Intent::Pull,
+                Outcome::Rejected,
+                &["neither a valid access token", "nor that user's password"],
             ),
             (
                 &deploy,
@@ -473,6 +630,10 @@ mod tests {
                 );
             }
             assert!(!v.detail.contains('\n'), "{shown}: one line: {}", v.detail);
+            // Reference 9.1: two-factor advice only for what is surely a password.
+            if c.kind != Kind::Password {
+                assert!(!v.detail.contains("two-factor"), "{shown}: {}", v.detail);
+            }
         }
     }
 
@@ -503,6 +664,40 @@ mod tests {
         for w in own.iter().chain(&other).chain(&proxy) {
             assert!(!w.contains('\n'), "one line: {w}");
         }
+    }
+
+    /// Reference 9.1/9.2: what the API's own description of a token means, per holder.
+    #[test]
+    fn token_descriptions_become_verdicts_per_holder() {
+        let info = |scopes: &[&str], granular: bool| TokenInfo {
+            name: None,
+            scopes: scopes.iter().map(|s| s.to_string()).collect(),
+            granular_scopes: granular.then(|| serde_json::json!([{"permissions": ["read_container_image"]}])),
+            user_id: Some(7),
+            active: Some(true),
+            revoked: Some(false),
+            expires_at: Some("2027-01-01".into()),
+        };
+        let refuses = |v: TokenScopes| match v {
+            TokenScopes::Refuse(v) => Some(v.detail),
+            TokenScopes::Continue(_) => None,
+        };
+        // A bot's read_api is nothing; a person's is a pull.
+        let bot = refuses(token_scopes_verdict(&info(&["read_api"], false), Holder::Bot, Intent::Pull));
+        assert!(bot.unwrap().contains("read_api gives a project or group access token no registry access"));
+        assert!(refuses(token_scopes_verdict(&info(&["read_api"], false), Holder::Person, Intent::Pull)).is_none());
+        let push = refuses(token_scopes_verdict(&info(&["read_api"], false), Holder::Person, Intent::Push));
+        assert!(push.unwrap().contains("push needs write_registry"));
+        // Fine-grained: no classic scopes, decided live, and said so.
+        match token_scopes_verdict(&info(&[], true), Holder::Unknown, Intent::Push) {
+            TokenScopes::Continue(notes) => assert!(notes[0].contains("fine-grained")),
+            TokenScopes::Refuse(v) => panic!("ruled out: {}", v.detail),
+        }
+        // No scopes and no permissions at all: nothing to pull with.
+        assert!(refuses(token_scopes_verdict(&info(&[], false), Holder::Unknown, Intent::Pull)).unwrap().contains("scopes are none"));
+        let mut revoked = info(&["api"], false);
+        revoked.revoked = Some(true);
+        assert!(refuses(token_scopes_verdict(&revoked, Holder::Person, Intent::Pull)).unwrap().contains("revoked"));
     }
 
     /// A job token reaching another project's repository: the allowlist is the fix.

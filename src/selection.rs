@@ -114,6 +114,7 @@ impl Plan {
             if let Some(kind) = verification.kind {
                 a.candidate.kind = kind;
             }
+            a.candidate.notes.extend(verification.notes.iter().cloned());
             let (usable, reason) = match verification.outcome {
                 Outcome::Granted => {
                     let granted = verification.granted.as_deref().unwrap_or_default();

@@ -36,6 +36,9 @@ pub struct Verification {
     pub warnings: Vec<String>,
     /// What GitLab's API says a secret without a prefix is.
     pub kind: Option<Kind>,
+    /// Facts about the credential learnt on the way (what kind of token it is, how its
+    /// scopes were read), for the candidate's notes.
+    pub notes: Vec<String>,
 }
 
 impl Verification {
@@ -51,6 +54,7 @@ impl Verification {
             detail: detail.into(),
             warnings: Vec::new(),
             kind: None,
+            notes: Vec::new(),
         }
     }
 

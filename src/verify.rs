@@ -2,13 +2,13 @@
 //! access the job needs, and the answer becomes a verdict with a diagnosis a user can
 //! act on. Candidates are tried one at a time, in rank order (commands::verify_plan).
 
-use crate::access::{Action, Intent, Kind, Scope};
+use crate::access::{Holder, Intent, Kind};
 use crate::credentials::Candidate;
 use crate::gitlab_api::{self, SelfInfo};
 use crate::handshake::{self, Auth, Endpoint, PingError};
 use crate::http::Http;
 
-use crate::diagnose::judge;
+use crate::diagnose::{TokenScopes, judge, token_scopes_verdict};
 pub use crate::verdict::{Check, Outcome, Verification};
 
 /// The registry's answer to `GET /v2/`, shared by all candidates.
@@ -32,6 +32,7 @@ pub async fn verify(
 ) -> Verification {
     let mut api_info = None;
     let mut learned_kind = None;
+    let mut api_notes = Vec::new();
     if matches!(c.kind, Kind::AccessToken | Kind::Unknown)
         && let Some(api) = check.api_url
     {
@@ -40,9 +41,10 @@ pub async fn verify(
                 v.kind = (c.kind == Kind::Unknown).then_some(Kind::AccessToken);
                 return v;
             }
-            Introspection::Continue(info) => {
+            Introspection::Continue(info, notes) => {
                 learned_kind = learned(c.kind, info.is_some());
                 api_info = info;
+                api_notes = notes;
             }
             Introspection::NotAToken => learned_kind = learned(c.kind, false),
         }
@@ -94,6 +96,7 @@ pub async fn verify(
         v.token_expires = info.expires_at;
     }
     v.kind = learned_kind;
+    v.notes.extend(api_notes);
     v
 }
 
@@ -109,7 +112,8 @@ fn learned(kind: Kind, api_knows_it: bool) -> Option<Kind> {
 
 enum Introspection {
     Stop(Verification),
-    Continue(Option<gitlab_api::TokenInfo>),
+    /// Go on to the registry, with what the API told worth saying.
+    Continue(Option<gitlab_api::TokenInfo>, Vec<String>),
     /// The API knows no such token (401): for a secret without a prefix, a password.
     NotAToken,
 }
@@ -119,50 +123,18 @@ enum Introspection {
 async fn introspect(http: &Http, api: &str, c: &Candidate, intent: Intent) -> Introspection {
     match gitlab_api::token_self(http, api, &c.secret).await {
         SelfInfo::Token(info) => {
-            if info.revoked == Some(true) || info.active == Some(false) {
-                let mut v = Verification::new(
-                    Outcome::Rejected,
-                    "the access token is revoked or inactive (GitLab API); create a new one",
-                );
-                v.token_scopes = Some(info.scopes);
-                v.token_expires = info.expires_at;
-                return Introspection::Stop(v);
+            // Only `read_api` means different things to a person's token and a bot's.
+            let holder = if info.scopes.iter().any(|s| s == "read_api") {
+                gitlab_api::username(http, api, &c.secret)
+                    .await
+                    .map_or(Holder::Unknown, |name| Holder::of_username(&name))
+            } else {
+                Holder::Unknown
+            };
+            match token_scopes_verdict(&info, holder, intent) {
+                TokenScopes::Refuse(v) => Introspection::Stop(v),
+                TokenScopes::Continue(notes) => Introspection::Continue(Some(info), notes),
             }
-            let registry_scopes = Scope::from_token_scopes(&info.scopes);
-            let lacking: Vec<&str> = Scope::needed(intent)
-                .into_iter()
-                .filter(|s| !registry_scopes.contains(s))
-                .map(Scope::as_str)
-                .collect();
-            if lacking.is_empty() {
-                return Introspection::Continue(Some(info));
-            }
-            let granted: Vec<Action> = [Action::Pull, Action::Push]
-                .into_iter()
-                .filter(|a| a.scope().is_some_and(|s| registry_scopes.contains(&s)))
-                .collect();
-            let mut v = Verification::new(
-                Outcome::Granted,
-                format!(
-                    "the access token's scopes are {} (GitLab API); {} needs {}: create a token with read_registry{}",
-                    if info.scopes.is_empty() {
-                        "none".into()
-                    } else {
-                        info.scopes.join(",")
-                    },
-                    intent.as_str(),
-                    lacking.join(" and "),
-                    if intent == Intent::Push {
-                        " and write_registry"
-                    } else {
-                        ""
-                    }
-                ),
-            );
-            v.granted = Some(granted);
-            v.token_scopes = Some(info.scopes);
-            v.token_expires = info.expires_at;
-            Introspection::Stop(v)
         }
         SelfInfo::Refused(_) if c.kind == Kind::Unknown => Introspection::NotAToken,
         SelfInfo::Refused(message) => Introspection::Stop(Verification::new(
@@ -173,11 +145,11 @@ async fn introspect(http: &Http, api: &str, c: &Candidate, intent: Intent) -> In
         )),
         SelfInfo::NotApplicable(message) => {
             tracing::debug!(%message, "token introspection does not apply");
-            Introspection::Continue(None)
+            Introspection::Continue(None, Vec::new())
         }
         SelfInfo::Unreachable(message) => {
             tracing::warn!("cannot read the access token's scopes: {message}");
-            Introspection::Continue(None)
+            Introspection::Continue(None, Vec::new())
         }
     }
 }
