@@ -126,6 +126,45 @@ pub fn token_scopes_verdict(info: &TokenInfo, holder: Holder, intent: Intent) ->
     TokenScopes::Refuse(described(v))
 }
 
+/// A job token that is a JWT and ends before `min_lifetime` has passed (issue 13, item
+/// 3): a push still running then fails. Unix times.
+pub fn job_token_expiry_warning(plan: &Plan, now: u64, min_lifetime: u64) -> Option<String> {
+    let chosen = plan.chosen()?;
+    let at = chosen.candidate.expires_at()?;
+    let left = at.saturating_sub(now);
+    (left < min_lifetime).then(|| {
+        format!(
+            "the job token ({}) expires at {}, in {}: less than --min-token-lifetime ({}); a push still running then fails with 'unauthorized'; raise the job's timeout or split the job",
+            chosen.candidate.origin,
+            crate::text::rfc3339(at),
+            crate::text::duration(left),
+            crate::text::duration(min_lifetime)
+        )
+    })
+}
+
+/// An access token whose expiry day (GitLab API) is within `warn_days` (issue 13, item
+/// 5; reference 9.6: tokens expire on a schedule). Unix time `now`.
+pub fn credential_expiry_warning(plan: &Plan, now: u64, warn_days: u64) -> Option<String> {
+    let chosen = plan.chosen()?;
+    let date = chosen.live.as_ref()?.token_expires.as_deref()?;
+    let day = crate::text::date_to_unix(date)?;
+    let days_left = day.saturating_sub(now).div_ceil(86_400);
+    (days_left <= warn_days).then(|| {
+        let when = match days_left {
+            0 => "today".to_string(),
+            1 => "tomorrow".to_string(),
+            n => format!("in {n} days"),
+        };
+        format!(
+            "the {} from {} expires on {date} ({when}): rotate it before then (User settings > Access tokens for a personal token; the project's or group's Settings > Access tokens for theirs) and update {}",
+            chosen.candidate.kind,
+            chosen.candidate.origin,
+            chosen.candidate.origin
+        )
+    })
+}
+
 /// Whether the credential demonstrably has registry access, so that a 403 "access
 /// forbidden" can only mean the Authorization header was lost on the way.
 fn known_registry_access(
@@ -698,6 +737,36 @@ mod tests {
         let mut revoked = info(&["api"], false);
         revoked.revoked = Some(true);
         assert!(refuses(token_scopes_verdict(&revoked, Holder::Person, Intent::Pull)).unwrap().contains("revoked"));
+    }
+
+    /// Issue 13, items 3 and 5: a job token JWT about to end, an access token about to
+    /// expire; one sentence each, with the date and what to do.
+    #[test]
+    fn expiry_is_said_ahead_of_time() {
+        use base64::Engine as _;
+        let now = 1_800_000_000;
+        let payload = format!(r#"{{"exp":{}}}"#, now + 120);
+        let jwt = format!(
+            "glcbt-eyJhbGciOiJSUzI1NiJ9.{}.c2ln",
+            base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(payload)
+        );
+        let mut job = candidate(Kind::JobToken, "CI_JOB_TOKEN", JOB_TOKEN_USER);
+        job.secret = crate::secret::Secret::new(jwt);
+        let plan = plan_with(vec![job], Vec::new());
+        let w = job_token_expiry_warning(&plan, now, 300).unwrap();
+        assert!(w.contains("expires at 2027-01-15T08:02:00Z, in 2m"), "{w}");
+        assert!(w.contains("less than --min-token-lifetime (5m)"), "{w}");
+        assert!(job_token_expiry_warning(&plan, now, 60).is_none());
+
+        let pat = candidate(Kind::AccessToken, "REGISTRY_PASSWORD", "alice");
+        let mut live = Verification::new(Outcome::Granted, "ok");
+        live.granted = Some(vec![Action::Pull, Action::Push]);
+        live.token_expires = Some("2027-01-22".into());
+        let plan = plan_with(vec![pat], vec![(0, live)]);
+        let w = credential_expiry_warning(&plan, now, 14).unwrap();
+        assert!(w.contains("the access-token from REGISTRY_PASSWORD expires on 2027-01-22 (in 7 days)"), "{w}");
+        assert!(w.contains("rotate it"), "{w}");
+        assert!(credential_expiry_warning(&plan, now, 6).is_none());
     }
 
     /// A job token reaching another project's repository: the allowlist is the fix.

@@ -32,6 +32,17 @@ pub struct Candidate {
     pub notes: Vec<String>,
 }
 
+impl Candidate {
+    /// When the credential itself expires, as far as it says offline: a job token that is
+    /// a JWT carries its `exp` (reference 9.1).
+    pub fn expires_at(&self) -> Option<u64> {
+        if !self.kind.row().job_scoped {
+            return None;
+        }
+        crate::jwt::job_token_expires_at(self.secret.expose())
+    }
+}
+
 /// Where a candidate was found.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Origin {
@@ -196,6 +207,14 @@ pub fn discover(cx: &Context) -> Result<Vec<Candidate>, VarError> {
         found
     };
     hide_secret_user_names(cx, &mut found)?;
+    for c in &mut found {
+        if let Some(at) = c.expires_at() {
+            c.notes.push(format!(
+                "the job token is a JWT that expires at {} (the job's timeout plus 5 minutes)",
+                crate::text::rfc3339(at)
+            ));
+        }
+    }
     Ok(found)
 }
 
