@@ -58,11 +58,12 @@ fn build_plan(config: &Config, target: &Target) -> Result<Plan> {
         config.intent
     };
     let mut plan = pipeline::offline_plan(config, target, intent)?;
-    plan.warnings.extend(crate::diagnose::job_token_expiry_warning(
-        &plan,
-        unix_now(),
-        config.min_token_lifetime.as_secs(),
-    ));
+    plan.warnings
+        .extend(crate::diagnose::job_token_expiry_warning(
+            &plan,
+            unix_now(),
+            config.min_token_lifetime.as_secs(),
+        ));
     plan.warnings
         .extend(crate::diagnose::target_warnings(&config.job, target));
     // A local run looks for an earlier docker login in the docker config: one that is no
@@ -163,11 +164,12 @@ fn verify_plan(
     }
     lifetime_warning(config, plan);
     if config.warn_expiry_days > 0 {
-        plan.warnings.extend(crate::diagnose::credential_expiry_warning(
-            plan,
-            unix_now(),
-            config.warn_expiry_days,
-        ));
+        plan.warnings
+            .extend(crate::diagnose::credential_expiry_warning(
+                plan,
+                unix_now(),
+                config.warn_expiry_days,
+            ));
     }
     Some(scheme)
 }

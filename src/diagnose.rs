@@ -73,7 +73,10 @@ pub fn token_scopes_verdict(info: &TokenInfo, holder: Holder, intent: Intent) ->
     }
     let mut notes = Vec::new();
     let read_api_only = info.scopes.iter().any(|s| s == "read_api")
-        && !info.scopes.iter().any(|s| s == "api" || s == "read_registry");
+        && !info
+            .scopes
+            .iter()
+            .any(|s| s == "api" || s == "read_registry");
     if read_api_only && holder != Holder::Unknown {
         notes.push(format!(
             "{} (its user's name says so): read_api {}",
@@ -296,7 +299,9 @@ fn forbidden(
         return format!("GitLab refused: {message}");
     }
     // Reference 9.4: external authorization turns deploy and access tokens off.
-    if matches!(c.kind, Kind::DeployToken | Kind::AccessToken) && known_registry_access(c, check, api) {
+    if matches!(c.kind, Kind::DeployToken | Kind::AccessToken)
+        && known_registry_access(c, check, api)
+    {
         return "GitLab answered 'access forbidden' to a token that has registry scopes: the instance's external authorization turns off deploy and access tokens for the registry (ask an administrator, or use the job token), or a proxy in front of GitLab drops the Authorization header on the way to /jwt/auth".to_string();
     }
     if known_registry_access(c, check, api) {
@@ -711,7 +716,8 @@ mod tests {
         let info = |scopes: &[&str], granular: bool| TokenInfo {
             name: None,
             scopes: scopes.iter().map(|s| s.to_string()).collect(),
-            granular_scopes: granular.then(|| serde_json::json!([{"permissions": ["read_container_image"]}])),
+            granular_scopes: granular
+                .then(|| serde_json::json!([{"permissions": ["read_container_image"]}])),
             user_id: Some(7),
             active: Some(true),
             revoked: Some(false),
@@ -722,10 +728,28 @@ mod tests {
             TokenScopes::Continue(_) => None,
         };
         // A bot's read_api is nothing; a person's is a pull.
-        let bot = refuses(token_scopes_verdict(&info(&["read_api"], false), Holder::Bot, Intent::Pull));
-        assert!(bot.unwrap().contains("read_api gives a project or group access token no registry access"));
-        assert!(refuses(token_scopes_verdict(&info(&["read_api"], false), Holder::Person, Intent::Pull)).is_none());
-        let push = refuses(token_scopes_verdict(&info(&["read_api"], false), Holder::Person, Intent::Push));
+        let bot = refuses(token_scopes_verdict(
+            &info(&["read_api"], false),
+            Holder::Bot,
+            Intent::Pull,
+        ));
+        assert!(
+            bot.unwrap()
+                .contains("read_api gives a project or group access token no registry access")
+        );
+        assert!(
+            refuses(token_scopes_verdict(
+                &info(&["read_api"], false),
+                Holder::Person,
+                Intent::Pull
+            ))
+            .is_none()
+        );
+        let push = refuses(token_scopes_verdict(
+            &info(&["read_api"], false),
+            Holder::Person,
+            Intent::Push,
+        ));
         assert!(push.unwrap().contains("push needs write_registry"));
         // Fine-grained: no classic scopes, decided live, and said so.
         match token_scopes_verdict(&info(&[], true), Holder::Unknown, Intent::Push) {
@@ -733,10 +757,22 @@ mod tests {
             TokenScopes::Refuse(v) => panic!("ruled out: {}", v.detail),
         }
         // No scopes and no permissions at all: nothing to pull with.
-        assert!(refuses(token_scopes_verdict(&info(&[], false), Holder::Unknown, Intent::Pull)).unwrap().contains("scopes are none"));
+        assert!(
+            refuses(token_scopes_verdict(
+                &info(&[], false),
+                Holder::Unknown,
+                Intent::Pull
+            ))
+            .unwrap()
+            .contains("scopes are none")
+        );
         let mut revoked = info(&["api"], false);
         revoked.revoked = Some(true);
-        assert!(refuses(token_scopes_verdict(&revoked, Holder::Person, Intent::Pull)).unwrap().contains("revoked"));
+        assert!(
+            refuses(token_scopes_verdict(&revoked, Holder::Person, Intent::Pull))
+                .unwrap()
+                .contains("revoked")
+        );
     }
 
     /// Issue 13, items 3 and 5: a job token JWT about to end, an access token about to
@@ -764,7 +800,10 @@ mod tests {
         live.token_expires = Some("2027-01-22".into());
         let plan = plan_with(vec![pat], vec![(0, live)]);
         let w = credential_expiry_warning(&plan, now, 14).unwrap();
-        assert!(w.contains("the access-token from REGISTRY_PASSWORD expires on 2027-01-22 (in 7 days)"), "{w}");
+        assert!(
+            w.contains("the access-token from REGISTRY_PASSWORD expires on 2027-01-22 (in 7 days)"),
+            "{w}"
+        );
         assert!(w.contains("rotate it"), "{w}");
         assert!(credential_expiry_warning(&plan, now, 6).is_none());
     }

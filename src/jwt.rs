@@ -124,8 +124,14 @@ mod tests {
     #[test]
     fn a_jwt_job_token_says_when_it_expires() {
         let jwt = token(r#"{"exp":1800000000,"iat":1799996100}"#);
-        assert_eq!(job_token_expires_at(&format!("glcbt-{jwt}")), Some(1_800_000_000));
-        assert_eq!(job_token_expires_at(&format!("acme-glcbt-{jwt}")), Some(1_800_000_000));
+        assert_eq!(
+            job_token_expires_at(&format!("glcbt-{jwt}")),
+            Some(1_800_000_000)
+        );
+        assert_eq!(
+            job_token_expires_at(&format!("acme-glcbt-{jwt}")),
+            Some(1_800_000_000)
+        );
         assert_eq!(job_token_expires_at("glcbt-64_opaque-Xr4Kq9"), None);
         assert_eq!(job_token_expires_at(&jwt), None, "no prefix, no job token");
     }

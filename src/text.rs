@@ -77,7 +77,8 @@ pub fn rfc3339(unix: u64) -> String {
 /// seconds at its midnight UTC; `None` when it is no such date.
 pub fn date_to_unix(date: &str) -> Option<u64> {
     let mut parts = date.split('-');
-    let (Some(y), Some(m), Some(d), None) = (parts.next(), parts.next(), parts.next(), parts.next())
+    let (Some(y), Some(m), Some(d), None) =
+        (parts.next(), parts.next(), parts.next(), parts.next())
     else {
         return None;
     };
@@ -112,7 +113,10 @@ mod tests {
     fn dates_round_trip() {
         assert_eq!(date_to_unix("1970-01-01"), Some(0));
         assert_eq!(date_to_unix("2024-02-29"), Some(1_709_164_800));
-        assert_eq!(rfc3339(date_to_unix("2026-12-17").unwrap()), "2026-12-17T00:00:00Z");
+        assert_eq!(
+            rfc3339(date_to_unix("2026-12-17").unwrap()),
+            "2026-12-17T00:00:00Z"
+        );
         assert_eq!(date_to_unix("2026-13-01"), None);
         assert_eq!(date_to_unix("soon"), None);
         assert_eq!(date_to_unix("2026-12-01-x"), None);

@@ -496,7 +496,10 @@ mod tests {
             assert_eq!(c[0].kind, kind, "{secret}");
             assert_eq!(c[0].username, "alice");
         }
-        let c = find(&[("REGISTRY_PASSWORD", "acme-glpat-abc")], &Explicit::default());
+        let c = find(
+            &[("REGISTRY_PASSWORD", "acme-glpat-abc")],
+            &Explicit::default(),
+        );
         assert_eq!(c[0].username, ACCESS_TOKEN_USER);
         let c = find(&[("REGISTRY_PASSWORD", "hunter2")], &Explicit::default());
         let problem = c[0].problem.as_ref().unwrap();
@@ -506,8 +509,14 @@ mod tests {
             named_kind: Some(kind),
             ..Explicit::default()
         };
-        let c = find(&[("REGISTRY_PASSWORD", "custom-token")], &named(Kind::AccessToken));
-        assert_eq!((c[0].kind, c[0].username.as_str()), (Kind::AccessToken, ACCESS_TOKEN_USER));
+        let c = find(
+            &[("REGISTRY_PASSWORD", "custom-token")],
+            &named(Kind::AccessToken),
+        );
+        assert_eq!(
+            (c[0].kind, c[0].username.as_str()),
+            (Kind::AccessToken, ACCESS_TOKEN_USER)
+        );
         let c = find(
             &[("REGISTRY_USER", "bob"), ("REGISTRY_PASSWORD", "hunter2")],
             &named(Kind::Password),
@@ -515,11 +524,17 @@ mod tests {
         assert_eq!(c[0].kind, Kind::Password);
         assert!(c[0].notes.iter().any(|n| n.contains("two-factor")));
         let c = find(
-            &[("REGISTRY_USER", "bob"), ("REGISTRY_PASSWORD", "acme-glrt-abc")],
+            &[
+                ("REGISTRY_USER", "bob"),
+                ("REGISTRY_PASSWORD", "acme-glrt-abc"),
+            ],
             &Explicit::default(),
         );
         let problem = c[0].problem.as_ref().unwrap();
-        assert!(problem.contains("a runner authentication token, which never logs in"), "{problem}");
+        assert!(
+            problem.contains("a runner authentication token, which never logs in"),
+            "{problem}"
+        );
     }
 
     #[test]

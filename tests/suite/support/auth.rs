@@ -368,7 +368,9 @@ fn build_can(credential: &Credential, project: &Project, ability: Ability) -> bo
         Credential::Job { job, user } => {
             let role_allows = ability != Ability::BuildCreate
                 || user.is_none_or(|u| policy_allows(Some(u), project, Role::Developer));
-            credential.has(ability) && project.path.eq_ignore_ascii_case(&job.project) && role_allows
+            credential.has(ability)
+                && project.path.eq_ignore_ascii_case(&job.project)
+                && role_allows
         }
         _ => false,
     }

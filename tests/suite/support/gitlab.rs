@@ -372,7 +372,8 @@ impl Emulator {
         if !world.settings.registry_enabled {
             return registry_error(404, "UNAVAILABLE", "registry not enabled");
         }
-        if !credential.has_registry_ability() || credential.disabled_by_external_authorization(&world)
+        if !credential.has_registry_ability()
+            || credential.disabled_by_external_authorization(&world)
         {
             return registry_error(403, "DENIED", "access forbidden");
         }
