@@ -126,7 +126,7 @@ impl Scope {
     /// check: see [`Holder::Unknown`].
     pub fn from_token_scopes<S: AsRef<str>>(scopes: &[S], holder: Holder) -> Vec<Scope> {
         let has = |s: &str| scopes.iter().any(|x| x.as_ref() == s);
-        let read_api = has("read_api") && holder != Holder::Bot;
+        let read_api = has("read_api") && !holder.is_bot();
         let mut out = Vec::new();
         if has("read_registry") || read_api || has("api") {
             out.push(Scope::ReadRegistry);
@@ -148,28 +148,41 @@ impl Scope {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Holder {
     Person,
-    /// A project or group access token: its user is `project_<id>_bot...` or
-    /// `group_<id>_bot...`.
-    Bot,
+    /// A project access token: its user is `project_<id>_bot...`.
+    ProjectBot,
+    /// A group access token: its user is `group_<id>_bot...`.
+    GroupBot,
     Unknown,
 }
 
 impl Holder {
     /// The holder a GitLab user name reveals.
     pub fn of_username(username: &str) -> Holder {
-        let bot = ["project_", "group_"].iter().any(|kind| {
+        let bot_of = |kind: &str| {
             username.strip_prefix(kind).is_some_and(|rest| {
                 let digits = rest.chars().take_while(char::is_ascii_digit).count();
                 digits > 0 && rest[digits..].starts_with("_bot")
             })
-        });
-        if bot { Holder::Bot } else { Holder::Person }
+        };
+        if bot_of("project_") {
+            Holder::ProjectBot
+        } else if bot_of("group_") {
+            Holder::GroupBot
+        } else {
+            Holder::Person
+        }
+    }
+
+    /// A project or group access token.
+    pub fn is_bot(self) -> bool {
+        matches!(self, Holder::ProjectBot | Holder::GroupBot)
     }
 
     pub fn describe(self) -> &'static str {
         match self {
             Holder::Person => "a personal access token",
-            Holder::Bot => "a project or group access token",
+            Holder::ProjectBot => "a project access token",
+            Holder::GroupBot => "a group access token",
             Holder::Unknown => "an access token",
         }
     }
@@ -395,7 +408,7 @@ mod tests {
     fn token_scopes_map_to_registry_scopes() {
         use Holder::*;
         let rw = vec![Scope::ReadRegistry, Scope::WriteRegistry];
-        for holder in [Person, Bot, Unknown] {
+        for holder in [Person, ProjectBot, GroupBot, Unknown] {
             assert_eq!(Scope::from_token_scopes(&["api"], holder), rw);
             assert_eq!(
                 Scope::from_token_scopes(&["write_registry"], holder),
@@ -408,13 +421,17 @@ mod tests {
             Scope::from_token_scopes(&["read_api"], Person),
             vec![Scope::ReadRegistry]
         );
-        assert!(Scope::from_token_scopes(&["read_api"], Bot).is_empty());
+        assert!(Scope::from_token_scopes(&["read_api"], ProjectBot).is_empty());
+        assert!(Scope::from_token_scopes(&["read_api"], GroupBot).is_empty());
     }
 
     #[test]
     fn bot_users_are_told_by_their_names() {
-        assert_eq!(Holder::of_username("project_10_bot_4f2a9c"), Holder::Bot);
-        assert_eq!(Holder::of_username("group_7_bot"), Holder::Bot);
+        assert_eq!(
+            Holder::of_username("project_10_bot_4f2a9c"),
+            Holder::ProjectBot
+        );
+        assert_eq!(Holder::of_username("group_7_bot"), Holder::GroupBot);
         assert_eq!(Holder::of_username("project_bot"), Holder::Person);
         assert_eq!(Holder::of_username("alice"), Holder::Person);
         assert_eq!(Holder::of_username("project_10_robot"), Holder::Person);

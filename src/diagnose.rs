@@ -54,7 +54,12 @@ pub enum TokenScopes {
 /// Judges an access token by what `/personal_access_tokens/self` says (reference 5, 9.1,
 /// 9.2): revoked or inactive stops; a fine-grained token is left to the live grant;
 /// classic scopes are read per holder (`read_api` grants a bot nothing).
-pub fn token_scopes_verdict(info: &TokenInfo, holder: Holder, intent: Intent) -> TokenScopes {
+pub fn token_scopes_verdict(
+    info: &TokenInfo,
+    holder: Holder,
+    intent: Intent,
+    dependency_proxy: bool,
+) -> TokenScopes {
     let described = |mut v: Verification| {
         v.token_scopes = Some(info.scopes.clone());
         v.token_expires = info.expires_at.clone();
@@ -65,6 +70,19 @@ pub fn token_scopes_verdict(info: &TokenInfo, holder: Holder, intent: Intent) ->
             Outcome::Rejected,
             "the access token is revoked or inactive (GitLab API); create a new one",
         )));
+    }
+    // Reference 9.7: GitLab refuses project access tokens at the dependency proxy.
+    if dependency_proxy && holder == Holder::ProjectBot {
+        return TokenScopes::Refuse(described(Verification::new(
+            Outcome::Rejected,
+            "a project access token cannot pull through the dependency proxy (GitLab refuses it: gitlab#332411); use a group access token, a personal access token, or the job's CI_DEPENDENCY_PROXY_USER/_PASSWORD",
+        )));
+    }
+    // Reference 9.7: the virtual-registry scope serves the dependency proxy.
+    if dependency_proxy && info.scopes.iter().any(|s| s == "read_virtual_registry") {
+        return TokenScopes::Continue(vec![
+            "read_virtual_registry serves pulls through the dependency proxy".into(),
+        ]);
     }
     if info.is_fine_grained() {
         return TokenScopes::Continue(vec![
@@ -81,7 +99,7 @@ pub fn token_scopes_verdict(info: &TokenInfo, holder: Holder, intent: Intent) ->
         notes.push(format!(
             "{} (its user's name says so): read_api {}",
             holder.describe(),
-            if holder == Holder::Bot {
+            if holder.is_bot() {
                 "gives it no registry access"
             } else {
                 "lets it pull"
@@ -106,7 +124,7 @@ pub fn token_scopes_verdict(info: &TokenInfo, holder: Holder, intent: Intent) ->
     } else {
         info.scopes.join(",")
     };
-    let bot_read_api = if read_api_only && holder == Holder::Bot {
+    let bot_read_api = if read_api_only && holder.is_bot() {
         " (read_api gives a project or group access token no registry access)"
     } else {
         ""
@@ -730,8 +748,9 @@ mod tests {
         // A bot's read_api is nothing; a person's is a pull.
         let bot = refuses(token_scopes_verdict(
             &info(&["read_api"], false),
-            Holder::Bot,
+            Holder::ProjectBot,
             Intent::Pull,
+            false,
         ));
         assert!(
             bot.unwrap()
@@ -741,7 +760,8 @@ mod tests {
             refuses(token_scopes_verdict(
                 &info(&["read_api"], false),
                 Holder::Person,
-                Intent::Pull
+                Intent::Pull,
+                false
             ))
             .is_none()
         );
@@ -749,10 +769,11 @@ mod tests {
             &info(&["read_api"], false),
             Holder::Person,
             Intent::Push,
+            false,
         ));
         assert!(push.unwrap().contains("push needs write_registry"));
         // Fine-grained: no classic scopes, decided live, and said so.
-        match token_scopes_verdict(&info(&[], true), Holder::Unknown, Intent::Push) {
+        match token_scopes_verdict(&info(&[], true), Holder::Unknown, Intent::Push, false) {
             TokenScopes::Continue(notes) => assert!(notes[0].contains("fine-grained")),
             TokenScopes::Refuse(v) => panic!("ruled out: {}", v.detail),
         }
@@ -761,17 +782,40 @@ mod tests {
             refuses(token_scopes_verdict(
                 &info(&[], false),
                 Holder::Unknown,
-                Intent::Pull
+                Intent::Pull,
+                false
             ))
             .unwrap()
             .contains("scopes are none")
         );
+        // Reference 9.7: at the dependency proxy, a project token is refused, a group
+        // token and read_virtual_registry are not.
+        let proxy = |scopes: &[&str], holder| {
+            refuses(token_scopes_verdict(
+                &info(scopes, false),
+                holder,
+                Intent::Pull,
+                true,
+            ))
+        };
+        assert!(
+            proxy(&["read_registry"], Holder::ProjectBot)
+                .unwrap()
+                .contains("gitlab#332411")
+        );
+        assert!(proxy(&["read_registry"], Holder::GroupBot).is_none());
+        assert!(proxy(&["read_virtual_registry"], Holder::Person).is_none());
         let mut revoked = info(&["api"], false);
         revoked.revoked = Some(true);
         assert!(
-            refuses(token_scopes_verdict(&revoked, Holder::Person, Intent::Pull))
-                .unwrap()
-                .contains("revoked")
+            refuses(token_scopes_verdict(
+                &revoked,
+                Holder::Person,
+                Intent::Pull,
+                false
+            ))
+            .unwrap()
+            .contains("revoked")
         );
     }
 

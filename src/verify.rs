@@ -36,7 +36,7 @@ pub async fn verify(
     if matches!(c.kind, Kind::AccessToken | Kind::Unknown)
         && let Some(api) = check.api_url
     {
-        match introspect(http, api, c, check.intent).await {
+        match introspect(http, api, c, check.intent, check.target.dependency_proxy).await {
             Introspection::Stop(mut v) => {
                 v.kind = (c.kind == Kind::Unknown).then_some(Kind::AccessToken);
                 return v;
@@ -120,18 +120,25 @@ enum Introspection {
 
 /// Reads an access token's scopes, expiry and revocation from the API; a token the
 /// API already refuses is not sent to the registry (failed logins count towards bans).
-async fn introspect(http: &Http, api: &str, c: &Candidate, intent: Intent) -> Introspection {
+async fn introspect(
+    http: &Http,
+    api: &str,
+    c: &Candidate,
+    intent: Intent,
+    dependency_proxy: bool,
+) -> Introspection {
     match gitlab_api::token_self(http, api, &c.secret).await {
         SelfInfo::Token(info) => {
-            // Only `read_api` means different things to a person's token and a bot's.
-            let holder = if info.scopes.iter().any(|s| s == "read_api") {
+            // Only `read_api` means different things to a person's token and a bot's,
+            // and only the dependency proxy refuses a project's.
+            let holder = if info.scopes.iter().any(|s| s == "read_api") || dependency_proxy {
                 gitlab_api::username(http, api, &c.secret)
                     .await
                     .map_or(Holder::Unknown, |name| Holder::of_username(&name))
             } else {
                 Holder::Unknown
             };
-            match token_scopes_verdict(&info, holder, intent) {
+            match token_scopes_verdict(&info, holder, intent, dependency_proxy) {
                 TokenScopes::Refuse(v) => Introspection::Stop(v),
                 TokenScopes::Continue(notes) => Introspection::Continue(Some(info), notes),
             }

@@ -382,7 +382,7 @@ fn an_access_token_expiring_soon_is_warned_about() {
         .allow_secret_in(config)
         .run()
         .expect_code(0);
-    assert_contains(out.said(), &format!("expires on {day} (in 5 days)"));
+    assert_contains(out.said(), format!("expires on {day} (in 5 days)"));
     assert_contains(
         std::fs::read_to_string(&report).unwrap(),
         format!("CI_REGISTRY_LOGIN_CREDENTIAL_EXPIRES_ON={day}"),
