@@ -119,12 +119,16 @@ impl Scope {
         }
     }
 
-    /// Registry scopes implied by an access token's GitLab scopes (`api` and
-    /// `read_api` carry registry abilities too).
-    pub fn from_token_scopes<S: AsRef<str>>(scopes: &[S]) -> Vec<Scope> {
+    /// Registry scopes implied by an access token's GitLab scopes, per the holder
+    /// (reference 9.2): `api` carries registry read and write for every token; `read_api`
+    /// carries registry read for a person's token and nothing for a project or group
+    /// access token (a bot's). With the holder unknown, `read_api` is left to the live
+    /// check: see [`Holder::Unknown`].
+    pub fn from_token_scopes<S: AsRef<str>>(scopes: &[S], holder: Holder) -> Vec<Scope> {
         let has = |s: &str| scopes.iter().any(|x| x.as_ref() == s);
+        let read_api = has("read_api") && !holder.is_bot();
         let mut out = Vec::new();
-        if has("read_registry") || has("read_api") || has("api") {
+        if has("read_registry") || read_api || has("api") {
             out.push(Scope::ReadRegistry);
         }
         if has("write_registry") || has("api") {
@@ -139,6 +143,51 @@ impl Scope {
     }
 }
 
+/// Whose access token it is: GitLab gives `read_api` different registry meanings for a
+/// person's token and a project or group access token (a bot user's).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Holder {
+    Person,
+    /// A project access token: its user is `project_<id>_bot...`.
+    ProjectBot,
+    /// A group access token: its user is `group_<id>_bot...`.
+    GroupBot,
+    Unknown,
+}
+
+impl Holder {
+    /// The holder a GitLab user name reveals.
+    pub fn of_username(username: &str) -> Holder {
+        let bot_of = |kind: &str| {
+            username.strip_prefix(kind).is_some_and(|rest| {
+                let digits = rest.chars().take_while(char::is_ascii_digit).count();
+                digits > 0 && rest[digits..].starts_with("_bot")
+            })
+        };
+        if bot_of("project_") {
+            Holder::ProjectBot
+        } else if bot_of("group_") {
+            Holder::GroupBot
+        } else {
+            Holder::Person
+        }
+    }
+
+    /// A project or group access token.
+    pub fn is_bot(self) -> bool {
+        matches!(self, Holder::ProjectBot | Holder::GroupBot)
+    }
+
+    pub fn describe(self) -> &'static str {
+        match self {
+            Holder::Person => "a personal access token",
+            Holder::ProjectBot => "a project access token",
+            Holder::GroupBot => "a group access token",
+            Holder::Unknown => "an access token",
+        }
+    }
+}
+
 /// The kinds of credential, in the order they are preferred: least privilege and
 /// shortest life first. Everything else about a kind is its row in [`KINDS`].
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
@@ -148,6 +197,9 @@ pub enum Kind {
     DeployToken,
     AccessToken,
     Password,
+    /// A secret with no GitLab token prefix: an access token with a custom prefix, or a
+    /// password. GitLab's API, or the registry, says which (reference section 9.1).
+    Unknown,
 }
 
 /// What the product knows about one kind of credential: one row each, in rank order
@@ -167,6 +219,8 @@ pub struct KindRow {
     pub prefix: Option<&'static str>,
     /// Issued for one job and dead when it ends: CI_REGISTRY_PASSWORD or CI_JOB_TOKEN.
     pub job_scoped: bool,
+    /// A value of `--use`.
+    pub by_use: bool,
 }
 
 /// The user GitLab requires with a job token.
@@ -174,7 +228,7 @@ pub const JOB_TOKEN_USER: &str = "gitlab-ci-token";
 /// GitLab accepts any user name with an access token; this one says what it is.
 pub const ACCESS_TOKEN_USER: &str = "gitlab-token";
 
-pub const KINDS: [KindRow; 5] = [
+pub const KINDS: [KindRow; 6] = [
     KindRow {
         kind: Kind::RegistryUser,
         name: "registry-user",
@@ -183,6 +237,7 @@ pub const KINDS: [KindRow; 5] = [
         default_user: Some(JOB_TOKEN_USER),
         prefix: None,
         job_scoped: true,
+        by_use: true,
     },
     KindRow {
         kind: Kind::JobToken,
@@ -192,6 +247,7 @@ pub const KINDS: [KindRow; 5] = [
         default_user: Some(JOB_TOKEN_USER),
         prefix: Some("glcbt-"),
         job_scoped: true,
+        by_use: true,
     },
     KindRow {
         kind: Kind::DeployToken,
@@ -201,6 +257,7 @@ pub const KINDS: [KindRow; 5] = [
         default_user: None,
         prefix: Some("gldt-"),
         job_scoped: false,
+        by_use: true,
     },
     KindRow {
         kind: Kind::AccessToken,
@@ -210,6 +267,7 @@ pub const KINDS: [KindRow; 5] = [
         default_user: Some(ACCESS_TOKEN_USER),
         prefix: Some("glpat-"),
         job_scoped: false,
+        by_use: true,
     },
     KindRow {
         kind: Kind::Password,
@@ -219,18 +277,66 @@ pub const KINDS: [KindRow; 5] = [
         default_user: None,
         prefix: None,
         job_scoped: false,
+        by_use: true,
+    },
+    KindRow {
+        kind: Kind::Unknown,
+        name: "unknown",
+        help: "a secret with no GitLab token prefix",
+        merit: "unknown kind: an access token or a password",
+        default_user: None,
+        prefix: None,
+        job_scoped: false,
+        by_use: false,
     },
 ];
 
+/// GitLab token prefixes of secrets that never log in to a registry, and what they are
+/// (GitLab's token prefix list; reference section 9.1 names the runner's).
+pub const NOT_REGISTRY_CREDENTIALS: [(&str, &str); 4] = [
+    ("glrt-", "a runner authentication token"),
+    ("glptt-", "a pipeline trigger token"),
+    ("glft-", "a feed token"),
+    ("glagent-", "a GitLab agent for Kubernetes token"),
+];
+
+/// Whether `secret` carries `prefix` at its start or after an instance prefix
+/// (`acme-glpat-...`): `(^|-)prefix`.
+fn has_type_prefix(secret: &str, prefix: &str) -> bool {
+    secret.starts_with(prefix) || secret.contains(&format!("-{prefix}"))
+}
+
+/// What a secret is when its prefix says it can never log in to a registry.
+pub fn never_a_registry_credential(secret: &str) -> Option<&'static str> {
+    NOT_REGISTRY_CREDENTIALS
+        .iter()
+        .find(|(prefix, _)| has_type_prefix(secret, prefix))
+        .map(|(_, what)| *what)
+}
+
 impl Kind {
-    pub const ALL: [Kind; 5] = {
-        let mut all = [Kind::Password; 5];
+    pub const ALL: [Kind; KINDS.len()] = {
+        let mut all = [Kind::Password; KINDS.len()];
         let mut i = 0;
         while i < KINDS.len() {
             all[i] = KINDS[i].kind;
             i += 1;
         }
         all
+    };
+
+    /// The kinds `--use` takes, in rank order.
+    pub const BY_USE: [Kind; by_use_count()] = {
+        let mut out = [Kind::Password; by_use_count()];
+        let (mut i, mut n) = (0, 0);
+        while i < KINDS.len() {
+            if KINDS[i].by_use {
+                out[n] = KINDS[i].kind;
+                n += 1;
+            }
+            i += 1;
+        }
+        out
     };
 
     pub fn row(self) -> &'static KindRow {
@@ -251,10 +357,20 @@ impl Kind {
     pub fn of_prefix(secret: &str) -> Option<Kind> {
         KINDS.iter().find_map(|row| {
             let prefix = row.prefix?;
-            (secret.starts_with(prefix) || secret.contains(&format!("-{prefix}")))
-                .then_some(row.kind)
+            has_type_prefix(secret, prefix).then_some(row.kind)
         })
     }
+}
+
+const fn by_use_count() -> usize {
+    let (mut i, mut n) = (0, 0);
+    while i < KINDS.len() {
+        if KINDS[i].by_use {
+            n += 1;
+        }
+        i += 1;
+    }
+    n
 }
 
 impl fmt::Display for Kind {
@@ -290,19 +406,35 @@ mod tests {
 
     #[test]
     fn token_scopes_map_to_registry_scopes() {
+        use Holder::*;
+        let rw = vec![Scope::ReadRegistry, Scope::WriteRegistry];
+        for holder in [Person, ProjectBot, GroupBot, Unknown] {
+            assert_eq!(Scope::from_token_scopes(&["api"], holder), rw);
+            assert_eq!(
+                Scope::from_token_scopes(&["write_registry"], holder),
+                vec![Scope::WriteRegistry]
+            );
+            assert!(Scope::from_token_scopes(&["read_repository"], holder).is_empty());
+        }
+        // Reference 9.2: read_api is registry read for a person, nothing for a bot.
         assert_eq!(
-            Scope::from_token_scopes(&["api"]),
-            vec![Scope::ReadRegistry, Scope::WriteRegistry]
-        );
-        assert_eq!(
-            Scope::from_token_scopes(&["read_api"]),
+            Scope::from_token_scopes(&["read_api"], Person),
             vec![Scope::ReadRegistry]
         );
+        assert!(Scope::from_token_scopes(&["read_api"], ProjectBot).is_empty());
+        assert!(Scope::from_token_scopes(&["read_api"], GroupBot).is_empty());
+    }
+
+    #[test]
+    fn bot_users_are_told_by_their_names() {
         assert_eq!(
-            Scope::from_token_scopes(&["write_registry"]),
-            vec![Scope::WriteRegistry]
+            Holder::of_username("project_10_bot_4f2a9c"),
+            Holder::ProjectBot
         );
-        assert!(Scope::from_token_scopes(&["read_repository"]).is_empty());
+        assert_eq!(Holder::of_username("group_7_bot"), Holder::GroupBot);
+        assert_eq!(Holder::of_username("project_bot"), Holder::Person);
+        assert_eq!(Holder::of_username("alice"), Holder::Person);
+        assert_eq!(Holder::of_username("project_10_robot"), Holder::Person);
     }
 
     #[test]
@@ -317,6 +449,19 @@ mod tests {
         assert_eq!(Kind::of_prefix("glcbt-abc"), Some(Kind::JobToken));
         assert_eq!(Kind::of_prefix("hunter2"), None);
         assert_eq!(Kind::of_prefix("xglpat-abc"), None);
+        assert_eq!(Kind::of_prefix("acme-glcbt-abc"), Some(Kind::JobToken));
+        assert!(!Kind::BY_USE.contains(&Kind::Unknown));
+        assert_eq!(Kind::BY_USE.len(), KINDS.len() - 1);
+        assert_eq!(
+            never_a_registry_credential("glrt-abc"),
+            Some("a runner authentication token")
+        );
+        assert_eq!(
+            never_a_registry_credential("acme-glrt-abc"),
+            Some("a runner authentication token")
+        );
+        assert_eq!(never_a_registry_credential("glrtr-abc"), None);
+        assert_eq!(never_a_registry_credential("glpat-abc"), None);
     }
 
     #[test]

@@ -224,9 +224,16 @@ pub struct Common {
     #[arg(long, global = true, value_name = "DURATION", default_value = "10s", value_parser = parse_duration)]
     pub timeout: Duration,
 
-    /// Warn when a push's registry token lives less than this (GitLab's default is 5m).
+    /// Warn when a push's registry token lives less than this (GitLab's default is 5m), or
+    /// when the job token (a JWT) has less than this left.
     #[arg(long, global = true, value_name = "DURATION", default_value = "5m", value_parser = parse_duration)]
     pub min_token_lifetime: Duration,
+
+    /// Warn when the access token used expires within this many days (GitLab's API
+    /// says when); 0 turns the warning off.
+    #[arg(long, global = true, value_name = "DAYS", default_value_t = 14,
+          value_parser = clap::value_parser!(u64).range(0..=3650))]
+    pub warn_expiry: u64,
 
     /// Output format.
     #[arg(
@@ -680,7 +687,7 @@ macro_rules! value_enum_from_table {
     };
 }
 
-value_enum_from_table!(Kind, Kind::ALL, |k| k.as_str(), |k| Some(k.row().help));
+value_enum_from_table!(Kind, Kind::BY_USE, |k| k.as_str(), |k| Some(k.row().help));
 value_enum_from_table!(EngineChoice, EngineChoice::ALL, |e| e.name());
 value_enum_from_table!(AuthFormat, AuthFormat::ALL, |f| f.as_str());
 value_enum_from_table!(Format, Format::ALL, |f| f.as_str());

@@ -59,6 +59,12 @@ fn build_plan(config: &Config, target: &Target) -> Result<Plan> {
     };
     let mut plan = pipeline::offline_plan(config, target, intent)?;
     plan.warnings
+        .extend(crate::diagnose::job_token_expiry_warning(
+            &plan,
+            unix_now(),
+            config.min_token_lifetime.as_secs(),
+        ));
+    plan.warnings
         .extend(crate::diagnose::target_warnings(&config.job, target));
     // A local run looks for an earlier docker login in the docker config: one that is no
     // file to read (issue 11: a FIFO hung the run) is skipped, and said so.
@@ -157,7 +163,21 @@ fn verify_plan(
         }
     }
     lifetime_warning(config, plan);
+    if config.warn_expiry_days > 0 {
+        plan.warnings
+            .extend(crate::diagnose::credential_expiry_warning(
+                plan,
+                unix_now(),
+                config.warn_expiry_days,
+            ));
+    }
     Some(scheme)
+}
+
+fn unix_now() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs())
 }
 
 fn lifetime_warning(config: &Config, plan: &mut Plan) {

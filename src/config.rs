@@ -50,6 +50,8 @@ pub struct Config {
     pub insecure: bool,
     pub net: NetSettings,
     pub min_token_lifetime: Duration,
+    /// `--warn-expiry`: days ahead of an access token's expiry to warn.
+    pub warn_expiry_days: u64,
     /// GitLab's API for access-token introspection.
     pub api: Option<Api>,
     /// The job as its predefined variables describe it, resolved once.
@@ -208,6 +210,7 @@ impl Config {
             },
         };
         let explicit = Explicit {
+            named_kind: c.use_kind,
             username: c.username,
             password_var: c.password_env.clone(),
             password_var_explicit: c.password_env != Explicit::default().password_var,
@@ -254,6 +257,7 @@ impl Config {
                 extra_cas,
             },
             min_token_lifetime: c.min_token_lifetime,
+            warn_expiry_days: c.warn_expiry,
             api,
             job,
             sources,

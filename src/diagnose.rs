@@ -4,11 +4,11 @@
 //! messages against the emulator.
 
 use crate::access::JOB_TOKEN_USER;
-use crate::access::{self, Action, Kind, Scope};
+use crate::access::{self, Action, Holder, Intent, Kind, Scope};
 use crate::credentials::Candidate;
 use crate::engines::EngineError;
 use crate::error::{Exit, Failure};
-use crate::gitlab_api;
+use crate::gitlab_api::{self, TokenInfo};
 use crate::handshake::TokenReply;
 use crate::job::{Job, Target};
 use crate::mode::Mode;
@@ -43,6 +43,149 @@ pub fn target_warnings(job: &Job, target: &Target) -> Vec<String> {
     out
 }
 
+/// What an access token's own description (GitLab API) says about the job's intent.
+pub enum TokenScopes {
+    /// It cannot serve: the verdict, without asking the registry.
+    Refuse(Verification),
+    /// Ask the registry, saying these facts.
+    Continue(Vec<String>),
+}
+
+/// Judges an access token by what `/personal_access_tokens/self` says (reference 5, 9.1,
+/// 9.2): revoked or inactive stops; a fine-grained token is left to the live grant;
+/// classic scopes are read per holder (`read_api` grants a bot nothing).
+pub fn token_scopes_verdict(
+    info: &TokenInfo,
+    holder: Holder,
+    intent: Intent,
+    dependency_proxy: bool,
+) -> TokenScopes {
+    let described = |mut v: Verification| {
+        v.token_scopes = Some(info.scopes.clone());
+        v.token_expires = info.expires_at.clone();
+        v
+    };
+    if info.revoked == Some(true) || info.active == Some(false) {
+        return TokenScopes::Refuse(described(Verification::new(
+            Outcome::Rejected,
+            "the access token is revoked or inactive (GitLab API); create a new one",
+        )));
+    }
+    // Reference 9.7: GitLab refuses project access tokens at the dependency proxy.
+    if dependency_proxy && holder == Holder::ProjectBot {
+        return TokenScopes::Refuse(described(Verification::new(
+            Outcome::Rejected,
+            "a project access token cannot pull through the dependency proxy (GitLab refuses it: gitlab#332411); use a group access token, a personal access token, or the job's CI_DEPENDENCY_PROXY_USER/_PASSWORD",
+        )));
+    }
+    // Reference 9.7: the virtual-registry scope serves the dependency proxy.
+    if dependency_proxy && info.scopes.iter().any(|s| s == "read_virtual_registry") {
+        return TokenScopes::Continue(vec![
+            "read_virtual_registry serves pulls through the dependency proxy".into(),
+        ]);
+    }
+    if info.is_fine_grained() {
+        return TokenScopes::Continue(vec![
+            "a fine-grained access token: its registry permissions are not classic scopes, so the registry's grant decides".into(),
+        ]);
+    }
+    let mut notes = Vec::new();
+    let read_api_only = info.scopes.iter().any(|s| s == "read_api")
+        && !info
+            .scopes
+            .iter()
+            .any(|s| s == "api" || s == "read_registry");
+    if read_api_only && holder != Holder::Unknown {
+        notes.push(format!(
+            "{} (its user's name says so): read_api {}",
+            holder.describe(),
+            if holder.is_bot() {
+                "gives it no registry access"
+            } else {
+                "lets it pull"
+            }
+        ));
+    }
+    let registry_scopes = Scope::from_token_scopes(&info.scopes, holder);
+    let lacking: Vec<&str> = Scope::needed(intent)
+        .into_iter()
+        .filter(|s| !registry_scopes.contains(s))
+        .map(Scope::as_str)
+        .collect();
+    if lacking.is_empty() {
+        return TokenScopes::Continue(notes);
+    }
+    let granted: Vec<Action> = [Action::Pull, Action::Push]
+        .into_iter()
+        .filter(|a| a.scope().is_some_and(|s| registry_scopes.contains(&s)))
+        .collect();
+    let scopes = if info.scopes.is_empty() {
+        "none".to_string()
+    } else {
+        info.scopes.join(",")
+    };
+    let bot_read_api = if read_api_only && holder.is_bot() {
+        " (read_api gives a project or group access token no registry access)"
+    } else {
+        ""
+    };
+    let mut v = Verification::new(
+        Outcome::Granted,
+        format!(
+            "the access token's scopes are {scopes} (GitLab API){bot_read_api}; {} needs {}: create a token with read_registry{}",
+            intent.as_str(),
+            lacking.join(" and "),
+            if intent == Intent::Push {
+                " and write_registry"
+            } else {
+                ""
+            }
+        ),
+    );
+    v.granted = Some(granted);
+    v.notes = notes;
+    TokenScopes::Refuse(described(v))
+}
+
+/// A job token that is a JWT and ends before `min_lifetime` has passed (issue 13, item
+/// 3): a push still running then fails. Unix times.
+pub fn job_token_expiry_warning(plan: &Plan, now: u64, min_lifetime: u64) -> Option<String> {
+    let chosen = plan.chosen()?;
+    let at = chosen.candidate.expires_at()?;
+    let left = at.saturating_sub(now);
+    (left < min_lifetime).then(|| {
+        format!(
+            "the job token ({}) expires at {}, in {}: less than --min-token-lifetime ({}); a push still running then fails with 'unauthorized'; raise the job's timeout or split the job",
+            chosen.candidate.origin,
+            crate::text::rfc3339(at),
+            crate::text::duration(left),
+            crate::text::duration(min_lifetime)
+        )
+    })
+}
+
+/// An access token whose expiry day (GitLab API) is within `warn_days` (issue 13, item
+/// 5; reference 9.6: tokens expire on a schedule). Unix time `now`.
+pub fn credential_expiry_warning(plan: &Plan, now: u64, warn_days: u64) -> Option<String> {
+    let chosen = plan.chosen()?;
+    let date = chosen.live.as_ref()?.token_expires.as_deref()?;
+    let day = crate::text::date_to_unix(date)?;
+    let days_left = day.saturating_sub(now).div_ceil(86_400);
+    (days_left <= warn_days).then(|| {
+        let when = match days_left {
+            0 => "today".to_string(),
+            1 => "tomorrow".to_string(),
+            n => format!("in {n} days"),
+        };
+        format!(
+            "the {} from {} expires on {date} ({when}): rotate it before then (User settings > Access tokens for a personal token; the project's or group's Settings > Access tokens for theirs) and update {}",
+            chosen.candidate.kind,
+            chosen.candidate.origin,
+            chosen.candidate.origin
+        )
+    })
+}
+
 /// Whether the credential demonstrably has registry access, so that a 403 "access
 /// forbidden" can only mean the Authorization header was lost on the way.
 fn known_registry_access(
@@ -52,7 +195,8 @@ fn known_registry_access(
 ) -> bool {
     let running_job_token =
         check.job.mode == Mode::GitLabCi && c.kind.row().job_scoped && c.username == JOB_TOKEN_USER;
-    let api_says_so = api.is_some_and(|i| !Scope::from_token_scopes(&i.scopes).is_empty());
+    let api_says_so =
+        api.is_some_and(|i| !Scope::from_token_scopes(&i.scopes, Holder::Unknown).is_empty());
     running_job_token || api_says_so
 }
 
@@ -89,7 +233,7 @@ pub fn judge(
             let detail = if access::covers(&granted, needed) {
                 format!("granted {}", access::join_actions(&granted))
             } else {
-                too_little(c, check, repository, &granted)
+                too_little(c, check, repository, &granted, api)
             };
             Verification {
                 outcome: Outcome::Granted,
@@ -130,6 +274,11 @@ fn unauthorized(c: &Candidate, message: &str) -> String {
             "GitLab refused the deploy token: the user name must be the token's own (gitlab+deploy-token-N), and the token must not be revoked or expired".to_string()
         }
         Kind::AccessToken => "GitLab refused the access token: it is wrong, expired or revoked".to_string(),
+        // Not a password for certain: two-factor advice would send a token's owner astray.
+        Kind::Unknown => format!(
+            "GitLab refused the secret from {} (user {}): it is neither a valid access token (wrong, expired or revoked) nor that user's password",
+            c.origin, c.username
+        ),
     };
     format!("{why} (GitLab said: {})", first_sentence(message))
 }
@@ -146,13 +295,32 @@ fn forbidden(
             "GitLab has banned this address after repeated failed logins ({message}); it lifts the ban after a while (an hour by default) or an administrator can"
         );
     }
+    // Reference 9.3: a protected repository refuses the whole request.
     if lower.contains("protected repository path") {
+        return if c.kind == Kind::DeployToken {
+            format!(
+                "the repository path is protected for pushes ({message}): deploy tokens can never push to a protected repository; use a job token or an access token of a role the rule allows"
+            )
+        } else {
+            format!(
+                "the repository path is protected for pushes ({message}): a user with a higher role, or a change to the protection rule, is needed"
+            )
+        };
+    }
+    // Reference 9.4: GitLab's own message carries the usage-quotas link.
+    if lower.contains("storage limit") {
         return format!(
-            "the repository path is protected for pushes ({message}): a user with a higher role, or a change to the protection rule, is needed"
+            "the namespace is over its storage limit, so GitLab refuses pushes (GitLab said: {message}); free space (delete old images or tags) or raise the limit, on the namespace's Usage quotas page"
         );
     }
     if !lower.contains("access forbidden") {
         return format!("GitLab refused: {message}");
+    }
+    // Reference 9.4: external authorization turns deploy and access tokens off.
+    if matches!(c.kind, Kind::DeployToken | Kind::AccessToken)
+        && known_registry_access(c, check, api)
+    {
+        return "GitLab answered 'access forbidden' to a token that has registry scopes: the instance's external authorization turns off deploy and access tokens for the registry (ask an administrator, or use the job token), or a proxy in front of GitLab drops the Authorization header on the way to /jwt/auth".to_string();
     }
     if known_registry_access(c, check, api) {
         "GitLab answered 'access forbidden' to a credential that has registry access: the Authorization header is being lost on the way to /jwt/auth (a proxy in front of GitLab, or a redirect); check the proxy and the registry's token realm".to_string()
@@ -162,7 +330,20 @@ fn forbidden(
 }
 
 /// Too few actions: name what is missing and what would grant it.
-fn too_little(c: &Candidate, check: &Check, repository: &Repository, granted: &[Action]) -> String {
+/// Whether the API said the token carries push rights.
+fn token_may_push(api: Option<&TokenInfo>) -> bool {
+    api.is_some_and(|i| {
+        Scope::from_token_scopes(&i.scopes, Holder::Unknown).contains(&Scope::WriteRegistry)
+    })
+}
+
+fn too_little(
+    c: &Candidate,
+    check: &Check,
+    repository: &Repository,
+    granted: &[Action],
+    api: Option<&TokenInfo>,
+) -> String {
     let missing = access::missing(granted, check.intent.actions());
     let scopes: Vec<&str> = missing
         .iter()
@@ -174,16 +355,24 @@ fn too_little(c: &Candidate, check: &Check, repository: &Repository, granted: &[
         Kind::RegistryUser | Kind::JobToken if !own => format!(
             "a job token never pushes to another project, and pulls from {repository} only when that project's CI/CD job token allowlist admits this project (and the job's user may read it)"
         ),
+        // Reference 9.4: the job token acts with the role of the user who started the
+        // job, and maintenance mode grants nothing but pull.
+        Kind::RegistryUser | Kind::JobToken if missing.contains(&Action::Push) && !granted.is_empty() => {
+            "the job token acts with the role of the user who started the job, and pushing needs Developer: a manual job started by a Reporter cannot push (have a Developer run it); or the instance is in maintenance mode, which grants nothing but pull".to_string()
+        }
         Kind::RegistryUser | Kind::JobToken => {
             "the job token should pull and push its own project; is the project's container registry enabled?".to_string()
         }
         Kind::DeployToken => format!("use a deploy token with {} on this project", scopes.join(" and ")),
+        Kind::AccessToken if missing.contains(&Action::Push) && token_may_push(api) => {
+            "the token has write_registry, so its user's role is below Developer on the project, or the instance is in maintenance mode, which grants nothing but pull".to_string()
+        }
         Kind::AccessToken => format!(
             "the token needs {} and its user at least the {} role on the project",
             scopes.join(" and "),
             if missing.contains(&Action::Push) { "Developer" } else { "Reporter" }
         ),
-        Kind::Password => format!(
+        Kind::Password | Kind::Unknown => format!(
             "the user needs at least the {} role on the project",
             if missing.contains(&Action::Push) { "Developer" } else { "Reporter" }
         ),
@@ -267,7 +456,6 @@ pub fn engine_failure(e: EngineError) -> Failure {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::access::Intent;
     use crate::credentials::{Binding, Origin};
     use crate::jwt::Claims;
     use crate::names::Registry;
@@ -336,6 +524,7 @@ mod tests {
         let password = candidate(Kind::Password, "REGISTRY_PASSWORD", "alice");
         let deploy = candidate(Kind::DeployToken, "CI_DEPLOY_USER", "gitlab+deploy-token-1");
         let pat = candidate(Kind::AccessToken, "REGISTRY_PASSWORD", "alice");
+        let unknown = candidate(Kind::Unknown, "REGISTRY_PASSWORD", "alice");
         let net = crate::http::NetError {
             url: "https://registry.example.com/jwt/auth".into(),
             kind: crate::http::NetErrorKind::Timeout,
@@ -361,7 +550,42 @@ mod tests {
                 granted(&["pull"]),
                 Intent::Push,
                 Outcome::Granted,
+                &["started by a Reporter cannot push", "maintenance mode"],
+            ),
+            (
+                &job,
+                granted(&[]),
+                Intent::Push,
+                Outcome::Granted,
                 &["container registry enabled"],
+            ),
+            (
+                &deploy,
+                TokenReply::Forbidden("Pushing to protected repository path forbidden".into()),
+                Intent::Push,
+                Outcome::Rejected,
+                &["deploy tokens can never push to a protected repository"],
+            ),
+            (
+                &pat,
+                TokenReply::Forbidden("Pushing to protected repository path forbidden".into()),
+                Intent::Push,
+                Outcome::Rejected,
+                &["a user with a higher role"],
+            ),
+            (
+                &pat,
+                TokenReply::Forbidden("Your action has been rejected because the namespace storage limit has been reached. For more information, visit https://gitlab.example.com/help/user/storage_usage_quotas.md".into()),
+                Intent::Push,
+                Outcome::Rejected,
+                &["over its storage limit", "storage_usage_quotas", "Usage quotas"],
+            ),
+            (
+                &unknown,
+                TokenReply::Unauthorized("HTTP Basic: Access denied. If a password".into()),
+                Intent::Pull,
+                Outcome::Rejected,
+                &["neither a valid access token", "nor that user's password"],
             ),
             (
                 &deploy,
@@ -468,6 +692,10 @@ mod tests {
                 );
             }
             assert!(!v.detail.contains('\n'), "{shown}: one line: {}", v.detail);
+            // Reference 9.1: two-factor advice only for what is surely a password.
+            if c.kind != Kind::Password {
+                assert!(!v.detail.contains("two-factor"), "{shown}: {}", v.detail);
+            }
         }
     }
 
@@ -498,6 +726,130 @@ mod tests {
         for w in own.iter().chain(&other).chain(&proxy) {
             assert!(!w.contains('\n'), "one line: {w}");
         }
+    }
+
+    /// Reference 9.1/9.2: what the API's own description of a token means, per holder.
+    #[test]
+    fn token_descriptions_become_verdicts_per_holder() {
+        let info = |scopes: &[&str], granular: bool| TokenInfo {
+            name: None,
+            scopes: scopes.iter().map(|s| s.to_string()).collect(),
+            granular_scopes: granular
+                .then(|| serde_json::json!([{"permissions": ["read_container_image"]}])),
+            user_id: Some(7),
+            active: Some(true),
+            revoked: Some(false),
+            expires_at: Some("2027-01-01".into()),
+        };
+        let refuses = |v: TokenScopes| match v {
+            TokenScopes::Refuse(v) => Some(v.detail),
+            TokenScopes::Continue(_) => None,
+        };
+        // A bot's read_api is nothing; a person's is a pull.
+        let bot = refuses(token_scopes_verdict(
+            &info(&["read_api"], false),
+            Holder::ProjectBot,
+            Intent::Pull,
+            false,
+        ));
+        assert!(
+            bot.unwrap()
+                .contains("read_api gives a project or group access token no registry access")
+        );
+        assert!(
+            refuses(token_scopes_verdict(
+                &info(&["read_api"], false),
+                Holder::Person,
+                Intent::Pull,
+                false
+            ))
+            .is_none()
+        );
+        let push = refuses(token_scopes_verdict(
+            &info(&["read_api"], false),
+            Holder::Person,
+            Intent::Push,
+            false,
+        ));
+        assert!(push.unwrap().contains("push needs write_registry"));
+        // Fine-grained: no classic scopes, decided live, and said so.
+        match token_scopes_verdict(&info(&[], true), Holder::Unknown, Intent::Push, false) {
+            TokenScopes::Continue(notes) => assert!(notes[0].contains("fine-grained")),
+            TokenScopes::Refuse(v) => panic!("ruled out: {}", v.detail),
+        }
+        // No scopes and no permissions at all: nothing to pull with.
+        assert!(
+            refuses(token_scopes_verdict(
+                &info(&[], false),
+                Holder::Unknown,
+                Intent::Pull,
+                false
+            ))
+            .unwrap()
+            .contains("scopes are none")
+        );
+        // Reference 9.7: at the dependency proxy, a project token is refused, a group
+        // token and read_virtual_registry are not.
+        let proxy = |scopes: &[&str], holder| {
+            refuses(token_scopes_verdict(
+                &info(scopes, false),
+                holder,
+                Intent::Pull,
+                true,
+            ))
+        };
+        assert!(
+            proxy(&["read_registry"], Holder::ProjectBot)
+                .unwrap()
+                .contains("gitlab#332411")
+        );
+        assert!(proxy(&["read_registry"], Holder::GroupBot).is_none());
+        assert!(proxy(&["read_virtual_registry"], Holder::Person).is_none());
+        let mut revoked = info(&["api"], false);
+        revoked.revoked = Some(true);
+        assert!(
+            refuses(token_scopes_verdict(
+                &revoked,
+                Holder::Person,
+                Intent::Pull,
+                false
+            ))
+            .unwrap()
+            .contains("revoked")
+        );
+    }
+
+    /// Issue 13, items 3 and 5: a job token JWT about to end, an access token about to
+    /// expire; one sentence each, with the date and what to do.
+    #[test]
+    fn expiry_is_said_ahead_of_time() {
+        use base64::Engine as _;
+        let now = 1_800_000_000;
+        let payload = format!(r#"{{"exp":{}}}"#, now + 120);
+        let jwt = format!(
+            "glcbt-eyJhbGciOiJSUzI1NiJ9.{}.c2ln",
+            base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(payload)
+        );
+        let mut job = candidate(Kind::JobToken, "CI_JOB_TOKEN", JOB_TOKEN_USER);
+        job.secret = crate::secret::Secret::new(jwt);
+        let plan = plan_with(vec![job], Vec::new());
+        let w = job_token_expiry_warning(&plan, now, 300).unwrap();
+        assert!(w.contains("expires at 2027-01-15T08:02:00Z, in 2m"), "{w}");
+        assert!(w.contains("less than --min-token-lifetime (5m)"), "{w}");
+        assert!(job_token_expiry_warning(&plan, now, 60).is_none());
+
+        let pat = candidate(Kind::AccessToken, "REGISTRY_PASSWORD", "alice");
+        let mut live = Verification::new(Outcome::Granted, "ok");
+        live.granted = Some(vec![Action::Pull, Action::Push]);
+        live.token_expires = Some("2027-01-22".into());
+        let plan = plan_with(vec![pat], vec![(0, live)]);
+        let w = credential_expiry_warning(&plan, now, 14).unwrap();
+        assert!(
+            w.contains("the access-token from REGISTRY_PASSWORD expires on 2027-01-22 (in 7 days)"),
+            "{w}"
+        );
+        assert!(w.contains("rotate it"), "{w}");
+        assert!(credential_expiry_warning(&plan, now, 6).is_none());
     }
 
     /// A job token reaching another project's repository: the allowlist is the fix.

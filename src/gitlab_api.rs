@@ -11,8 +11,15 @@ use serde::Deserialize;
 pub struct TokenInfo {
     #[serde(default)]
     pub name: Option<String>,
+    /// Classic scopes; empty for a fine-grained token.
     #[serde(default)]
     pub scopes: Vec<String>,
+    /// A fine-grained token's permissions (GA 19.2, reference 9.1): present instead of
+    /// `scopes`, whose registry meaning only the live grant tells.
+    #[serde(default)]
+    pub granular_scopes: Option<serde_json::Value>,
+    #[serde(default)]
+    pub user_id: Option<u64>,
     #[serde(default)]
     pub active: Option<bool>,
     #[serde(default)]
@@ -54,6 +61,34 @@ pub async fn token_self(http: &Http, api_url: &str, secret: &Secret) -> SelfInfo
         },
         Err(NetError { reason, url, .. }) => SelfInfo::Unreachable(format!("{url}: {reason}")),
     }
+}
+
+impl TokenInfo {
+    /// A fine-grained token: no classic scopes, permissions of its own.
+    pub fn is_fine_grained(&self) -> bool {
+        self.scopes.is_empty() && self.granular_scopes.as_ref().is_some_and(|g| !g.is_null())
+    }
+}
+
+/// `GET /api/v4/user` with the token: its user's name, which tells a project or group
+/// access token's bot user from a person (reference 9.2). `None` when the token may not
+/// read it (only `read_user`, `read_api` and `api` may) or the API cannot answer.
+pub async fn username(http: &Http, api_url: &str, secret: &Secret) -> Option<String> {
+    #[derive(Deserialize)]
+    struct User {
+        username: String,
+    }
+    let url = format!("{}/user", api_url.trim_end_matches('/'));
+    let reply = http
+        .get(&url, Credential::PrivateToken(secret), false)
+        .await
+        .ok()?;
+    if reply.status != 200 {
+        return None;
+    }
+    serde_json::from_slice::<User>(&reply.body)
+        .ok()
+        .map(|u| u.username)
 }
 
 /// GitLab API errors come as `{"message": ...}`, `{"error_description": ...}` or

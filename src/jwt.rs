@@ -101,10 +101,40 @@ impl Claims {
     }
 }
 
+/// When a CI job token that is a JWT (`glcbt-` then a JWT, the default from GitLab 19.0,
+/// possibly after an instance prefix) expires: its payload's `exp`, the job's timeout plus
+/// five minutes (reference 9.1). Decoded, never verified; `None` for an opaque token.
+pub fn job_token_expires_at(secret: &str) -> Option<u64> {
+    const PREFIX: &str = "glcbt-";
+    let start = if secret.starts_with(PREFIX) {
+        0
+    } else {
+        secret.find(&format!("-{PREFIX}"))? + 1
+    };
+    Claims::decode(&secret[start + PREFIX.len()..])
+        .ok()?
+        .expires_at()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
     use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+
+    #[test]
+    fn a_jwt_job_token_says_when_it_expires() {
+        let jwt = token(r#"{"exp":1800000000,"iat":1799996100}"#);
+        assert_eq!(
+            job_token_expires_at(&format!("glcbt-{jwt}")),
+            Some(1_800_000_000)
+        );
+        assert_eq!(
+            job_token_expires_at(&format!("acme-glcbt-{jwt}")),
+            Some(1_800_000_000)
+        );
+        assert_eq!(job_token_expires_at("glcbt-64_opaque-Xr4Kq9"), None);
+        assert_eq!(job_token_expires_at(&jwt), None, "no prefix, no job token");
+    }
 
     fn token(payload: &str) -> String {
         format!(

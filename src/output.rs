@@ -111,6 +111,8 @@ pub fn plan_json(plan: &Plan) -> Value {
                 .map(|g| g.iter().map(|x| x.as_str()).collect::<Vec<_>>()),
             "token_expires_at": live.and_then(|l| l.expires_at).map(rfc3339),
             "token_lifetime_seconds": live.and_then(|l| l.lifetime_seconds),
+            "job_token_expires_at": a.candidate.expires_at().map(rfc3339),
+            "credential_expires_on": live.and_then(|l| l.token_expires.clone()),
         })
     });
     json!({
@@ -136,6 +138,9 @@ fn candidate_json(a: &Assessed) -> Value {
         "reason": a.reason(),
         "notes": c.notes,
     });
+    if let Some(at) = c.expires_at() {
+        v["job_token_expires_at"] = json!(rfc3339(at));
+    }
     if let Some(live) = &a.live {
         let obj = v.as_object_mut().expect("built as an object");
         obj.insert(

@@ -61,6 +61,16 @@ impl Facts {
         if let Some(secs) = live.and_then(|l| l.lifetime_seconds) {
             facts.push(("TOKEN_LIFETIME", secs.to_string()));
         }
+        if let Some(at) = chosen.candidate.expires_at() {
+            facts.push(("JOB_TOKEN_EXPIRES_AT", rfc3339(at)));
+        }
+        // An access token's own expiry day, per GitLab's API (issue 13).
+        if let Some(date) = live
+            .and_then(|l| l.token_expires.as_ref())
+            .filter(|d| crate::text::date_to_unix(d).is_some())
+        {
+            facts.push(("CREDENTIAL_EXPIRES_ON", date.clone()));
+        }
         Some(Facts(facts))
     }
 }

@@ -111,6 +111,10 @@ impl Plan {
         for (i, verification) in results {
             let offline_said_no = !self.candidates[i].usable;
             let a = &mut self.candidates[i];
+            if let Some(kind) = verification.kind {
+                a.candidate.kind = kind;
+            }
+            a.candidate.notes.extend(verification.notes.iter().cloned());
             let (usable, reason) = match verification.outcome {
                 Outcome::Granted => {
                     let granted = verification.granted.as_deref().unwrap_or_default();

@@ -73,6 +73,30 @@ pub fn rfc3339(unix: u64) -> String {
     )
 }
 
+/// A `YYYY-MM-DD` date (what GitLab's API gives for a token's `expires_at`) as Unix
+/// seconds at its midnight UTC; `None` when it is no such date.
+pub fn date_to_unix(date: &str) -> Option<u64> {
+    let mut parts = date.split('-');
+    let (Some(y), Some(m), Some(d), None) =
+        (parts.next(), parts.next(), parts.next(), parts.next())
+    else {
+        return None;
+    };
+    let (y, m, d): (i64, i64, i64) = (y.parse().ok()?, m.parse().ok()?, d.parse().ok()?);
+    if !(1970..=9999).contains(&y) || !(1..=12).contains(&m) || !(1..=31).contains(&d) {
+        return None;
+    }
+    // Howard Hinnant's days-from-civil.
+    let y = y - i64::from(m <= 2);
+    let era = y.div_euclid(400);
+    let yoe = y - era * 400;
+    let mp = (m + 9) % 12;
+    let doy = (153 * mp + 2) / 5 + d - 1;
+    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+    let days = era * 146_097 + doe - 719_468;
+    u64::try_from(days * 86_400).ok()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -83,6 +107,19 @@ mod tests {
         assert_eq!(duration(90), "1m30s");
         assert_eq!(duration(3600), "1h");
         assert_eq!(duration(0), "0s");
+    }
+
+    #[test]
+    fn dates_round_trip() {
+        assert_eq!(date_to_unix("1970-01-01"), Some(0));
+        assert_eq!(date_to_unix("2024-02-29"), Some(1_709_164_800));
+        assert_eq!(
+            rfc3339(date_to_unix("2026-12-17").unwrap()),
+            "2026-12-17T00:00:00Z"
+        );
+        assert_eq!(date_to_unix("2026-13-01"), None);
+        assert_eq!(date_to_unix("soon"), None);
+        assert_eq!(date_to_unix("2026-12-01-x"), None);
     }
 
     #[test]

@@ -1,7 +1,7 @@
 //! A live check's verdict on one candidate, as data: what `verify` finds, what
 //! `selection` ranks by and `report`/`output` show. No network here.
 
-use crate::access::{Action, Intent};
+use crate::access::{Action, Intent, Kind};
 use crate::job::{Job, Target};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -34,6 +34,11 @@ pub struct Verification {
     /// What the user should know beyond the verdict (a token service that sent
     /// strings that are no registry action).
     pub warnings: Vec<String>,
+    /// What GitLab's API says a secret without a prefix is.
+    pub kind: Option<Kind>,
+    /// Facts about the credential learnt on the way (what kind of token it is, how its
+    /// scopes were read), for the candidate's notes.
+    pub notes: Vec<String>,
 }
 
 impl Verification {
@@ -48,6 +53,8 @@ impl Verification {
             token_expires: None,
             detail: detail.into(),
             warnings: Vec::new(),
+            kind: None,
+            notes: Vec::new(),
         }
     }
 

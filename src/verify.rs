@@ -2,13 +2,13 @@
 //! access the job needs, and the answer becomes a verdict with a diagnosis a user can
 //! act on. Candidates are tried one at a time, in rank order (commands::verify_plan).
 
-use crate::access::{Action, Intent, Kind, Scope};
+use crate::access::{Holder, Intent, Kind};
 use crate::credentials::Candidate;
 use crate::gitlab_api::{self, SelfInfo};
 use crate::handshake::{self, Auth, Endpoint, PingError};
 use crate::http::Http;
 
-use crate::diagnose::judge;
+use crate::diagnose::{TokenScopes, judge, token_scopes_verdict};
 pub use crate::verdict::{Check, Outcome, Verification};
 
 /// The registry's answer to `GET /v2/`, shared by all candidates.
@@ -31,14 +31,33 @@ pub async fn verify(
     c: &Candidate,
 ) -> Verification {
     let mut api_info = None;
-    if c.kind == Kind::AccessToken
+    let mut learned_kind = None;
+    let mut api_notes = Vec::new();
+    if matches!(c.kind, Kind::AccessToken | Kind::Unknown)
         && let Some(api) = check.api_url
     {
-        match introspect(http, api, c, check.intent).await {
-            Introspection::Stop(v) => return v,
-            Introspection::Continue(info) => api_info = info,
+        match introspect(http, api, c, check.intent, check.target.dependency_proxy).await {
+            Introspection::Stop(mut v) => {
+                v.kind = (c.kind == Kind::Unknown).then_some(Kind::AccessToken);
+                return v;
+            }
+            Introspection::Continue(info, notes) => {
+                learned_kind = learned(c.kind, info.is_some());
+                api_info = info;
+                api_notes = notes;
+            }
+            Introspection::NotAToken => learned_kind = learned(c.kind, false),
         }
     }
+    // Judged as what the API said it is: two-factor advice only for a password.
+    let relabelled;
+    let c = match learned_kind {
+        Some(kind) => {
+            relabelled = Candidate { kind, ..c.clone() };
+            &relabelled
+        }
+        None => c,
+    };
     let mut v = match &session.auth {
         Auth::Open => Verification::new(Outcome::Accepted, "the registry asks for no credentials"),
         Auth::Basic => {
@@ -76,64 +95,55 @@ pub async fn verify(
         v.token_scopes = Some(info.scopes);
         v.token_expires = info.expires_at;
     }
+    v.kind = learned_kind;
+    v.notes.extend(api_notes);
     v
+}
+
+/// What GitLab's API says a secret without a prefix is: a token it knows is an access
+/// token whatever its prefix; one it refuses to know is a password (or nothing).
+fn learned(kind: Kind, api_knows_it: bool) -> Option<Kind> {
+    match (kind, api_knows_it) {
+        (Kind::Unknown, true) => Some(Kind::AccessToken),
+        (Kind::Unknown, false) => Some(Kind::Password),
+        _ => None,
+    }
 }
 
 enum Introspection {
     Stop(Verification),
-    Continue(Option<gitlab_api::TokenInfo>),
+    /// Go on to the registry, with what the API told worth saying.
+    Continue(Option<gitlab_api::TokenInfo>, Vec<String>),
+    /// The API knows no such token (401): for a secret without a prefix, a password.
+    NotAToken,
 }
 
 /// Reads an access token's scopes, expiry and revocation from the API; a token the
 /// API already refuses is not sent to the registry (failed logins count towards bans).
-async fn introspect(http: &Http, api: &str, c: &Candidate, intent: Intent) -> Introspection {
+async fn introspect(
+    http: &Http,
+    api: &str,
+    c: &Candidate,
+    intent: Intent,
+    dependency_proxy: bool,
+) -> Introspection {
     match gitlab_api::token_self(http, api, &c.secret).await {
         SelfInfo::Token(info) => {
-            if info.revoked == Some(true) || info.active == Some(false) {
-                let mut v = Verification::new(
-                    Outcome::Rejected,
-                    "the access token is revoked or inactive (GitLab API); create a new one",
-                );
-                v.token_scopes = Some(info.scopes);
-                v.token_expires = info.expires_at;
-                return Introspection::Stop(v);
+            // Only `read_api` means different things to a person's token and a bot's,
+            // and only the dependency proxy refuses a project's.
+            let holder = if info.scopes.iter().any(|s| s == "read_api") || dependency_proxy {
+                gitlab_api::username(http, api, &c.secret)
+                    .await
+                    .map_or(Holder::Unknown, |name| Holder::of_username(&name))
+            } else {
+                Holder::Unknown
+            };
+            match token_scopes_verdict(&info, holder, intent, dependency_proxy) {
+                TokenScopes::Refuse(v) => Introspection::Stop(v),
+                TokenScopes::Continue(notes) => Introspection::Continue(Some(info), notes),
             }
-            let registry_scopes = Scope::from_token_scopes(&info.scopes);
-            let lacking: Vec<&str> = Scope::needed(intent)
-                .into_iter()
-                .filter(|s| !registry_scopes.contains(s))
-                .map(Scope::as_str)
-                .collect();
-            if lacking.is_empty() {
-                return Introspection::Continue(Some(info));
-            }
-            let granted: Vec<Action> = [Action::Pull, Action::Push]
-                .into_iter()
-                .filter(|a| a.scope().is_some_and(|s| registry_scopes.contains(&s)))
-                .collect();
-            let mut v = Verification::new(
-                Outcome::Granted,
-                format!(
-                    "the access token's scopes are {} (GitLab API); {} needs {}: create a token with read_registry{}",
-                    if info.scopes.is_empty() {
-                        "none".into()
-                    } else {
-                        info.scopes.join(",")
-                    },
-                    intent.as_str(),
-                    lacking.join(" and "),
-                    if intent == Intent::Push {
-                        " and write_registry"
-                    } else {
-                        ""
-                    }
-                ),
-            );
-            v.granted = Some(granted);
-            v.token_scopes = Some(info.scopes);
-            v.token_expires = info.expires_at;
-            Introspection::Stop(v)
         }
+        SelfInfo::Refused(_) if c.kind == Kind::Unknown => Introspection::NotAToken,
         SelfInfo::Refused(message) => Introspection::Stop(Verification::new(
             Outcome::Rejected,
             format!(
@@ -142,11 +152,11 @@ async fn introspect(http: &Http, api: &str, c: &Candidate, intent: Intent) -> In
         )),
         SelfInfo::NotApplicable(message) => {
             tracing::debug!(%message, "token introspection does not apply");
-            Introspection::Continue(None)
+            Introspection::Continue(None, Vec::new())
         }
         SelfInfo::Unreachable(message) => {
             tracing::warn!("cannot read the access token's scopes: {message}");
-            Introspection::Continue(None)
+            Introspection::Continue(None, Vec::new())
         }
     }
 }

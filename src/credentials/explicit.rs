@@ -6,7 +6,7 @@ use super::{
     Binding, Candidate, Context, Origin, Serves, Source, empty_problem, is_job_secret, job_binding,
     secret_from, unsendable,
 };
-use crate::access::{JOB_TOKEN_USER, Kind, Scope};
+use crate::access::{JOB_TOKEN_USER, Kind, Scope, never_a_registry_credential};
 use crate::secret::Secret;
 use crate::vars::VarError;
 
@@ -36,6 +36,8 @@ pub struct Explicit {
     /// served, when the call serves exactly one (an empty binding when it serves several
     /// and none was named).
     pub binding: Option<Binding>,
+    /// `--use`: what the user says a secret without a GitLab prefix is.
+    pub named_kind: Option<Kind>,
 }
 
 impl Default for Explicit {
@@ -46,14 +48,15 @@ impl Default for Explicit {
             password_var: "REGISTRY_PASSWORD".into(),
             password_var_explicit: false,
             binding: None,
+            named_kind: None,
         }
     }
 }
 
-/// The kind of an explicit secret, from GitLab's token prefixes (the kind table's); a
-/// secret without one is taken as a password.
+/// The kind of a secret, from GitLab's token prefixes (the kind table's); without one it
+/// is unknown: an access token with a custom prefix, or a password (reference 9.1).
 pub fn kind_of_secret(secret: &Secret) -> Kind {
-    Kind::of_prefix(secret.expose()).unwrap_or(Kind::Password)
+    Kind::of_prefix(secret.expose()).unwrap_or(Kind::Unknown)
 }
 
 fn explicit(cx: &Context) -> Result<Option<Candidate>, VarError> {
@@ -93,7 +96,11 @@ fn explicit(cx: &Context) -> Result<Option<Candidate>, VarError> {
         }
         return Ok(None);
     };
-    let kind = kind_of_secret(&secret);
+    // A secret without a prefix is what the user said it is, when they said.
+    let kind = match (kind_of_secret(&secret), spec.named_kind) {
+        (Kind::Unknown, Some(named)) => named,
+        (kind, _) => kind,
+    };
     let user = user.filter(|u| !u.is_empty());
     let (username, problem) = match (kind, user, kind.row().default_user) {
         (_, Some(u), _) => (u.to_string(), None),
@@ -105,6 +112,13 @@ fn explicit(cx: &Context) -> Result<Option<Candidate>, VarError> {
                 spec.password_var, spec.username_var
             )),
         ),
+        (Kind::Unknown, None, _) => (
+            String::new(),
+            Some(format!(
+                "{} has no GitLab token prefix (glpat-, gldt-, glcbt-) and no user name came with it: set {} or --username (a password needs its user; an access token takes any), or say --use access-token",
+                spec.password_var, spec.username_var
+            )),
+        ),
         (_, None, _) => (
             String::new(),
             Some(format!(
@@ -113,6 +127,14 @@ fn explicit(cx: &Context) -> Result<Option<Candidate>, VarError> {
             )),
         ),
     };
+    let problem = problem.or_else(|| {
+        never_a_registry_credential(secret.expose()).map(|what| {
+            format!(
+                "{} holds {what}, which never logs in to a registry: use a job token, a deploy token or an access token with read_registry",
+                spec.password_var
+            )
+        })
+    });
     let problem = problem.or_else(|| {
         if secret.is_empty() {
             Some(empty_problem(vars, &spec.password_var))
@@ -126,6 +148,12 @@ fn explicit(cx: &Context) -> Result<Option<Candidate>, VarError> {
             Some(vec![Scope::ReadRegistry, Scope::WriteRegistry])
         }
         Kind::JobToken => super::ci::job_token_scopes(cx, false, &mut notes)?,
+        Kind::Unknown => {
+            notes.push(
+                "no GitLab token prefix: an access token with a custom prefix, or a password; GitLab's API (when known) or the registry says which".into(),
+            );
+            None
+        }
         _ => None,
     };
     if kind == Kind::JobToken && username != JOB_TOKEN_USER {

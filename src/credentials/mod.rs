@@ -32,6 +32,17 @@ pub struct Candidate {
     pub notes: Vec<String>,
 }
 
+impl Candidate {
+    /// When the credential itself expires, as far as it says offline: a job token that is
+    /// a JWT carries its `exp` (reference 9.1).
+    pub fn expires_at(&self) -> Option<u64> {
+        if !self.kind.row().job_scoped {
+            return None;
+        }
+        crate::jwt::job_token_expires_at(self.secret.expose())
+    }
+}
+
 /// Where a candidate was found.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Origin {
@@ -196,6 +207,14 @@ pub fn discover(cx: &Context) -> Result<Vec<Candidate>, VarError> {
         found
     };
     hide_secret_user_names(cx, &mut found)?;
+    for c in &mut found {
+        if let Some(at) = c.expires_at() {
+            c.notes.push(format!(
+                "the job token is a JWT that expires at {} (the job's timeout plus 5 minutes)",
+                crate::text::rfc3339(at)
+            ));
+        }
+    }
     Ok(found)
 }
 
@@ -459,13 +478,16 @@ mod tests {
         );
     }
 
+    /// Reference 9.1: type prefixes at any `-` boundary; no prefix is an unknown kind,
+    /// not a password, unless `--use` says so; a runner token is refused outright.
     #[test]
     fn explicit_secret_kind_comes_from_its_prefix() {
         for (secret, kind) in [
             ("glpat-abc", Kind::AccessToken),
+            ("acme-glpat-abc", Kind::AccessToken),
             ("gldt-abc", Kind::DeployToken),
             ("glcbt-abc", Kind::JobToken),
-            ("hunter2", Kind::Password),
+            ("hunter2", Kind::Unknown),
         ] {
             let c = find(
                 &[("REGISTRY_USER", "alice"), ("REGISTRY_PASSWORD", secret)],
@@ -474,10 +496,45 @@ mod tests {
             assert_eq!(c[0].kind, kind, "{secret}");
             assert_eq!(c[0].username, "alice");
         }
-        let c = find(&[("REGISTRY_PASSWORD", "glpat-abc")], &Explicit::default());
+        let c = find(
+            &[("REGISTRY_PASSWORD", "acme-glpat-abc")],
+            &Explicit::default(),
+        );
         assert_eq!(c[0].username, ACCESS_TOKEN_USER);
         let c = find(&[("REGISTRY_PASSWORD", "hunter2")], &Explicit::default());
-        assert!(c[0].problem.as_ref().unwrap().contains("needs a user name"));
+        let problem = c[0].problem.as_ref().unwrap();
+        assert!(problem.contains("no GitLab token prefix"), "{problem}");
+        assert!(!c[0].notes.iter().any(|n| n.contains("two-factor")));
+        let named = |kind| Explicit {
+            named_kind: Some(kind),
+            ..Explicit::default()
+        };
+        let c = find(
+            &[("REGISTRY_PASSWORD", "custom-token")],
+            &named(Kind::AccessToken),
+        );
+        assert_eq!(
+            (c[0].kind, c[0].username.as_str()),
+            (Kind::AccessToken, ACCESS_TOKEN_USER)
+        );
+        let c = find(
+            &[("REGISTRY_USER", "bob"), ("REGISTRY_PASSWORD", "hunter2")],
+            &named(Kind::Password),
+        );
+        assert_eq!(c[0].kind, Kind::Password);
+        assert!(c[0].notes.iter().any(|n| n.contains("two-factor")));
+        let c = find(
+            &[
+                ("REGISTRY_USER", "bob"),
+                ("REGISTRY_PASSWORD", "acme-glrt-abc"),
+            ],
+            &Explicit::default(),
+        );
+        let problem = c[0].problem.as_ref().unwrap();
+        assert!(
+            problem.contains("a runner authentication token, which never logs in"),
+            "{problem}"
+        );
     }
 
     #[test]

@@ -127,7 +127,7 @@ mod tests {
         assert_eq!(c.username, "gitlab-ci-token");
         assert!(c.notes.iter().any(|n| n.contains("stopped working")));
         let c = discover(&vars, "other.example.com").remove(0);
-        assert_eq!((c.kind, c.username.as_str()), (Kind::Password, "bob"));
+        assert_eq!((c.kind, c.username.as_str()), (Kind::Unknown, "bob"));
         assert!(discover(&vars, "ident.example.com").is_empty());
         assert!(discover(&vars, "none.example.com").is_empty());
     }

@@ -362,6 +362,7 @@ fn grammar_rows() -> Vec<Row> {
         "--retry-timeout",
         "--timeout",
         "--min-token-lifetime",
+        "--warn-expiry",
     ]
     .into_iter()
     .map(|flag| Row::new(flag, |_| Refused))

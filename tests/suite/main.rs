@@ -13,6 +13,7 @@ mod engines;
 mod faults;
 mod fuzz_corpus;
 mod github_action;
+mod gitlab_2026;
 mod gitlab_ci_local;
 mod gitlab_conventions;
 mod helper_mode;

@@ -86,8 +86,10 @@ impl<'w> Credential<'w> {
             Credential::Anonymous => READ_ONLY.to_vec(),
             Credential::Job { .. } => BUILD.to_vec(),
             Credential::Password(_) => FULL.to_vec(),
-            Credential::AccessToken { token, .. } => abilities_for_scopes(&token.scopes),
-            Credential::Deploy(token) => abilities_for_scopes(&token.scopes),
+            Credential::AccessToken { token, user } => {
+                abilities_for_scopes(&token.scopes, user.is_bot())
+            }
+            Credential::Deploy(token) => abilities_for_scopes(&token.scopes, false),
         }
     }
 
@@ -99,12 +101,23 @@ impl<'w> Credential<'w> {
     pub fn has_registry_ability(&self) -> bool {
         !self.abilities().is_empty()
     }
+
+    /// External authorization (reference 9.4) turns off deploy tokens' and access
+    /// tokens' registry access.
+    pub fn disabled_by_external_authorization(&self, world: &World) -> bool {
+        world.settings.external_authorization
+            && matches!(self, Credential::Deploy(_) | Credential::AccessToken { .. })
+    }
 }
 
-fn abilities_for_scopes(scopes: &[Scope]) -> Vec<Ability> {
+/// Reference 9.2: `read_api` reads the registry with a person's token, and gives a
+/// project or group access token (a bot's) nothing.
+fn abilities_for_scopes(scopes: &[Scope], bot: bool) -> Vec<Ability> {
     let abilities = |scope: &Scope| -> &'static [Ability] {
         match scope {
             Scope::Api => FULL,
+            Scope::ReadApi if bot => &[],
+            Scope::ReadApi => READ_ONLY,
             Scope::ReadRegistry => READ_ONLY,
             Scope::WriteRegistry => &[Ability::CreateImage],
             Scope::ReadRepository => &[],
@@ -203,6 +216,31 @@ pub struct MalformedScope;
 /// Parses each requested scope and keeps the granted actions; scopes that
 /// grant nothing are dropped, never refused (reference §1.5).
 pub fn grant(
+    world: &World,
+    credential: &Credential,
+    scopes: &[String],
+) -> Result<Vec<Access>, MalformedScope> {
+    let mut granted = grant_ignoring_maintenance(world, credential, scopes)?;
+    // Reference 9.4: in maintenance mode everything but pull is silently dropped.
+    if world.settings.maintenance_mode {
+        for access in &mut granted {
+            access.actions.retain(|a| a == "pull");
+        }
+        granted.retain(|a| !a.actions.is_empty());
+    }
+    Ok(granted)
+}
+
+/// Whether a granted push goes to a namespace over its storage limit (reference 9.4).
+pub fn storage_limit_reached(world: &World, granted: &[Access]) -> bool {
+    granted
+        .iter()
+        .filter(|a| a.actions.iter().any(|x| x == "push" || x == "*"))
+        .filter_map(|a| repository_project(world, &a.name))
+        .any(|p| p.storage_limit_reached)
+}
+
+fn grant_ignoring_maintenance(
     world: &World,
     credential: &Credential,
     scopes: &[String],
@@ -323,11 +361,16 @@ fn can_access(credential: &Credential, project: &Project, action: &str) -> bool 
     }
 }
 
-/// A job pushes and deletes only in its own project, with no role check.
+/// A job pushes and deletes only in its own project; a push also needs the role of the
+/// user the job acts as (reference 9.4: a manual job started by a Reporter cannot push).
 fn build_can(credential: &Credential, project: &Project, ability: Ability) -> bool {
     match credential {
-        Credential::Job { job, .. } => {
-            credential.has(ability) && project.path.eq_ignore_ascii_case(&job.project)
+        Credential::Job { job, user } => {
+            let role_allows = ability != Ability::BuildCreate
+                || user.is_none_or(|u| policy_allows(Some(u), project, Role::Developer));
+            credential.has(ability)
+                && project.path.eq_ignore_ascii_case(&job.project)
+                && role_allows
         }
         _ => false,
     }

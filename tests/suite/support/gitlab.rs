@@ -18,7 +18,7 @@ use serde_json::{Value, json};
 use super::auth::{self, Access, CI_JOB_USER, Credential, Refusal};
 use super::http::{self, ClientResponse, Reply, Request, Response, Server};
 use super::jwt::{self, Jwt, Signer};
-use super::world::World;
+use super::world::{Scope, World};
 
 const HTML: &str = "text/html; charset=utf-8";
 const TEXT: &str = "text/plain; charset=utf-8";
@@ -346,6 +346,7 @@ impl Emulator {
             (_, "/jwt/auth") => Response::empty(404),
             ("GET", "/api/v4/personal_access_tokens/self") => self.personal_access_token(request),
             ("GET", "/api/v4/job") => self.current_job(request),
+            ("GET", "/api/v4/user") => self.current_user(request),
             (_, path) if path.starts_with("/api/") => {
                 Response::json(404, r#"{"message":"404 Not Found"}"#)
             }
@@ -371,7 +372,9 @@ impl Emulator {
         if !world.settings.registry_enabled {
             return registry_error(404, "UNAVAILABLE", "registry not enabled");
         }
-        if !credential.has_registry_ability() {
+        if !credential.has_registry_ability()
+            || credential.disabled_by_external_authorization(&world)
+        {
             return registry_error(403, "DENIED", "access forbidden");
         }
         // Rack's parse_query keeps repeated keys; each value may hold several
@@ -394,6 +397,13 @@ impl Emulator {
                 "DENIED",
                 "Pushing to protected repository path forbidden",
             );
+        }
+        if auth::storage_limit_reached(&world, &granted) {
+            let url = world.settings.external_url.as_deref().unwrap_or(&self.url);
+            let message = format!(
+                "Your action has been rejected because the namespace storage limit has been reached. For more information, visit {url}/help/user/storage_usage_quotas.md"
+            );
+            return registry_error(403, "DENIED", &message);
         }
         let token = self.issue(&world, &credential, &granted);
         Response::json(200, format!(r#"{{"token":"{token}"}}"#))
@@ -507,18 +517,31 @@ impl Emulator {
             let Some(user) = world.user(&token.user).filter(|u| !u.blocked) else {
                 return Response::json(401, API_UNAUTHORIZED);
             };
-            let entity = json!({
+            let scopes: Vec<&str> = token.scopes.iter().map(|s| s.as_str()).collect();
+            let mut entity = json!({
                 "id": token.id,
                 "name": token.name,
                 "revoked": token.revoked,
                 "created_at": format!("{}T09:00:00.000Z", token.created_at),
                 "description": token.description,
-                "scopes": token.scopes.iter().map(|s| s.as_str()).collect::<Vec<_>>(),
+                "scopes": scopes,
                 "user_id": user.id,
                 "last_used_at": null,
                 "active": token.active(),
                 "expires_at": token.expires_at.map(|d| d.to_string()),
             });
+            // Reference 9.1: a fine-grained token has `granular_scopes`, never both.
+            if token.fine_grained {
+                entity["scopes"] = json!([]);
+                entity["granular_scopes"] = json!([{
+                    "access": "selected_memberships",
+                    "permissions": scopes.iter().map(|s| match *s {
+                        "read_registry" => "read_container_image",
+                        "write_registry" => "create_container_image",
+                        other => other,
+                    }).collect::<Vec<_>>(),
+                }]);
+            }
             return Response::json(200, entity.to_string());
         }
         let job = world.jobs.iter().any(|j| j.token == secret && j.running);
@@ -530,6 +553,39 @@ impl Emulator {
             return Response::json(400, NOT_A_PAT);
         }
         Response::json(401, API_UNAUTHORIZED)
+    }
+
+    /// `GET /api/v4/user` with an access token: its user, when the token may read it
+    /// (`api`, `read_api`; reference 9.2 uses it to tell a bot's token from a person's).
+    fn current_user(&self, request: &Request) -> Response {
+        let world = self.world.lock().unwrap();
+        let Some(secret) = api_token(request) else {
+            return Response::json(401, API_UNAUTHORIZED);
+        };
+        let Some(token) = world
+            .access_tokens
+            .iter()
+            .find(|t| t.token == secret && t.active())
+        else {
+            return Response::json(401, API_UNAUTHORIZED);
+        };
+        let readable = token
+            .scopes
+            .iter()
+            .any(|s| matches!(s, Scope::Api | Scope::ReadApi));
+        if !readable {
+            return Response::json(
+                403,
+                r#"{"error":"insufficient_scope","error_description":"The request requires higher privileges than provided by the access token.","scope":"api read_user read_api"}"#,
+            );
+        }
+        match world.user(&token.user) {
+            Some(user) => Response::json(
+                200,
+                json!({"id": user.id, "username": user.username, "bot": user.is_bot(), "state": "active"}).to_string(),
+            ),
+            None => Response::json(401, API_UNAUTHORIZED),
+        }
     }
 
     /// `GET /api/v4/job` with `JOB-TOKEN`: the job while it runs.

@@ -62,6 +62,8 @@ pub enum Role {
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Scope {
     Api,
+    /// Registry read for a person's token, nothing for a bot's (reference 9.2).
+    ReadApi,
     ReadRepository,
     ReadRegistry,
     WriteRegistry,
@@ -71,6 +73,7 @@ impl Scope {
     pub fn as_str(self) -> &'static str {
         match self {
             Scope::Api => "api",
+            Scope::ReadApi => "read_api",
             Scope::ReadRepository => "read_repository",
             Scope::ReadRegistry => "read_registry",
             Scope::WriteRegistry => "write_registry",
@@ -145,6 +148,8 @@ pub struct Project {
     /// Source projects (or groups, as a path prefix) whose job tokens may reach this project.
     pub job_token_allowlist: Vec<String>,
     pub push_protection: Vec<PushProtection>,
+    /// The namespace is over its storage limit (EE, reference 9.4): pushes are denied.
+    pub storage_limit_reached: bool,
 }
 
 impl Project {
@@ -158,6 +163,7 @@ impl Project {
             ci_enabled: true,
             job_token_allowlist: Vec::new(),
             push_protection: Vec::new(),
+            storage_limit_reached: false,
         }
     }
 }
@@ -174,6 +180,18 @@ pub struct User {
     pub admin: bool,
     /// Project path -> role.
     pub memberships: BTreeMap<String, Role>,
+}
+
+impl User {
+    /// A project or group access token's user (`project_<id>_bot...`, `group_<id>_bot...`).
+    pub fn is_bot(&self) -> bool {
+        ["project_", "group_"].iter().any(|kind| {
+            self.username.strip_prefix(kind).is_some_and(|rest| {
+                let digits = rest.chars().take_while(char::is_ascii_digit).count();
+                digits > 0 && rest[digits..].starts_with("_bot")
+            })
+        })
+    }
 }
 
 impl User {
@@ -215,6 +233,10 @@ pub struct AccessToken {
     pub expires_at: Option<Date>,
     pub created_at: Date,
     pub description: Option<String>,
+    /// A fine-grained token (GA 19.2, reference 9.1): `/personal_access_tokens/self`
+    /// answers `granular_scopes` instead of `scopes`; `scopes` stays its effective
+    /// registry rights.
+    pub fine_grained: bool,
 }
 
 impl AccessToken {
@@ -229,6 +251,7 @@ impl AccessToken {
             expires_at: Some(Date::days_from_today(30)),
             created_at: Date::days_from_today(-10),
             description: None,
+            fine_grained: false,
         }
     }
 
@@ -287,6 +310,11 @@ pub struct Settings {
     pub ip_ban_after_failures: Option<u32>,
     /// The instance URL used in help links; the emulator's own URL when None.
     pub external_url: Option<String>,
+    /// Maintenance mode (EE, reference 9.4): every action but pull is silently not granted.
+    pub maintenance_mode: bool,
+    /// External authorization (EE, reference 9.4): deploy tokens and access tokens lose
+    /// their registry abilities.
+    pub external_authorization: bool,
 }
 
 impl Default for Settings {
@@ -299,6 +327,8 @@ impl Default for Settings {
             legacy_401_message: false,
             ip_ban_after_failures: None,
             external_url: None,
+            maintenance_mode: false,
+            external_authorization: false,
         }
     }
 }
