@@ -357,7 +357,10 @@ pub const APPLIES_TO: &[(&str, &[Applies])] = &[
     // Also the time an engine's tool may take, logout's included.
     ("retry_timeout", &[L, C, LO]),
     ("timeout", &[L, C]),
-    ("min_token_lifetime", &[L, C]),
+    // Plan too: a job token (a JWT) about to end is said offline.
+    ("min_token_lifetime", &[L, P, C]),
+    // Needs GitLab's API, asked by the live check.
+    ("warn_expiry", &[L, C]),
     // The protocol's answers and errors go to stdout in its own form.
     ("format", &[L, P, C, LO, HI]),
     ("quiet", &[L, P, C, LO, HP, HI]),
