@@ -376,8 +376,10 @@ fn build_can(credential: &Credential, project: &Project, ability: Ability) -> bo
     }
 }
 
-/// A job pulls from its own project, from public ones, and from others where
-/// its user may read and the target's job-token allowlist admits the job's project.
+/// A job pulls from its own project, and from others where its user may read
+/// the images and, for private projects, the target's job-token allowlist
+/// admits the job's project (ProjectPolicy's `project_allowed_for_job_token`:
+/// public and internal projects are never held back by the allowlist).
 fn build_can_pull(credential: &Credential, project: &Project) -> bool {
     let Credential::Job { job, user } = credential else {
         return false;
@@ -392,8 +394,8 @@ fn build_can_pull(credential: &Credential, project: &Project) -> bool {
             .iter()
             .any(|entry| path_within(&job.project, entry))
     };
-    own || project.visibility == Visibility::Public
-        || (member_or_open(*user, project, Role::Reporter) && allowlisted())
+    own || (member_or_open(*user, project, Role::Reporter)
+        && (project.visibility != Visibility::Private || allowlisted()))
 }
 
 /// The ability from the credential's scopes, and the project policy's role
@@ -409,14 +411,16 @@ fn policy_allows(user: Option<&User>, project: &Project, role: Role) -> bool {
     user.is_some_and(|u| u.admin) || member_or_open(user, project, role)
 }
 
-/// Reading images is open on public projects (the world has no internal ones);
-/// otherwise (and for writing) the member's role counts. Job
-/// tokens get only this: an admin's job does not pull private projects it is
-/// not a member of.
+/// Reading images is open on public projects, and on internal ones to signed-in
+/// users who are not external, unless the registry is private to members;
+/// otherwise (and for writing) the member's role counts. Job tokens get only
+/// this: an admin's job does not pull private projects it is not a member of
+/// (shared examples `'a container registry auth service'`).
 fn member_or_open(user: Option<&User>, project: &Project, role: Role) -> bool {
-    let reading = role == Role::Reporter;
+    let reading = role == Role::Reporter && !project.registry_private;
     let open = match project.visibility {
         Visibility::Public => reading,
+        Visibility::Internal => reading && user.is_some_and(|u| !u.external),
         Visibility::Private => false,
     };
     open || user.is_some_and(|u| u.role_in(&project.path).is_some_and(|r| r >= role))
@@ -431,7 +435,9 @@ fn deploy_token_can(credential: &Credential, project: &Project, ability: Ability
         .projects
         .iter()
         .any(|entry| path_within(&project.path, entry));
-    let public_read = ability == Ability::ReadImage && project.visibility == Visibility::Public;
+    let public_read = ability == Ability::ReadImage
+        && project.visibility == Visibility::Public
+        && !project.registry_private;
     credential.has(ability) && (attached || public_read)
 }
 

@@ -37,6 +37,8 @@ pub const DEPLOY_REPO_USER: &str = "gitlab+deploy-token-9";
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Visibility {
     Private,
+    /// Readable by every signed-in user who is not external.
+    Internal,
     Public,
 }
 
@@ -44,6 +46,7 @@ impl Visibility {
     pub fn as_str(self) -> &'static str {
         match self {
             Visibility::Private => "private",
+            Visibility::Internal => "internal",
             Visibility::Public => "public",
         }
     }
@@ -52,10 +55,15 @@ impl Visibility {
 /// A member's role; the order is GitLab's access levels.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
 pub enum Role {
+    /// Sees the project but none of its images (shared examples `'private project'`).
+    Guest,
     Reporter,
     Developer,
     Maintainer,
     Owner,
+    /// Only a protection rule's minimum level: no member holds it, only
+    /// instance admins pass it (reference §9.3).
+    Admin,
 }
 
 /// Token scopes, named as GitLab spells them.
@@ -143,6 +151,9 @@ pub struct Project {
     pub root_namespace_id: u64,
     pub visibility: Visibility,
     pub registry_enabled: bool,
+    /// `container_registry_access_level` = private: only members read the
+    /// images, whatever the project's visibility (reference §1.6).
+    pub registry_private: bool,
     /// CI/CD on; a job token of a project without it is refused.
     pub ci_enabled: bool,
     /// Source projects (or groups, as a path prefix) whose job tokens may reach this project.
@@ -160,6 +171,7 @@ impl Project {
             root_namespace_id,
             visibility,
             registry_enabled: true,
+            registry_private: false,
             ci_enabled: true,
             job_token_allowlist: Vec::new(),
             push_protection: Vec::new(),
@@ -178,6 +190,8 @@ pub struct User {
     pub two_factor: bool,
     pub blocked: bool,
     pub admin: bool,
+    /// External users see no internal projects.
+    pub external: bool,
     /// Project path -> role.
     pub memberships: BTreeMap<String, Role>,
 }
@@ -204,6 +218,7 @@ impl User {
             two_factor: false,
             blocked: false,
             admin: false,
+            external: false,
             memberships: BTreeMap::new(),
         }
     }
