@@ -78,37 +78,8 @@ fn login_of(entry: &serde_json::Value) -> Option<(String, Secret)> {
 
 #[cfg(test)]
 mod tests {
-    use super::super::SOURCES;
+    use super::super::test_support::{discover, write};
     use super::*;
-    use crate::credentials::{Explicit, Source};
-    use crate::job::{Job, Target};
-    use crate::mode::Mode;
-    use std::fs;
-
-    fn discover(vars: &Vars, registry: &str) -> Vec<Candidate> {
-        let registry = Registry::parse(registry).unwrap();
-        let target = Target {
-            keys: vec![registry.host_port()],
-            registry,
-            repository: None,
-            dependency_proxy: false,
-        };
-        let job = Job::resolve(vars, Mode::Laptop).unwrap();
-        let sources: Vec<&Source> = SOURCES.iter().collect();
-        let cx = Context {
-            vars,
-            job: &job,
-            target: &target,
-            explicit: &Explicit::default(),
-            sources: &sources,
-        };
-        super::super::candidates(&cx)
-    }
-
-    fn write(path: &Path, text: &str) {
-        fs::create_dir_all(path.parent().unwrap()).unwrap();
-        fs::write(path, text).unwrap();
-    }
 
     #[test]
     fn docker_config_login_is_a_last_resort_candidate() {

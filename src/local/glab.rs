@@ -108,38 +108,9 @@ fn gitlab_host_for<'a>(cx: &Context, hosts: &'a [GlabHost]) -> Option<&'a GlabHo
 
 #[cfg(test)]
 mod tests {
-    use super::super::SOURCES;
+    use super::super::test_support::{discover, write};
     use super::*;
     use crate::access::ACCESS_TOKEN_USER;
-    use crate::credentials::{Explicit, Source};
-    use crate::job::{Job, Target};
-    use crate::mode::Mode;
-    use std::fs;
-
-    fn discover(vars: &Vars, registry: &str) -> Vec<Candidate> {
-        let registry = Registry::parse(registry).unwrap();
-        let target = Target {
-            keys: vec![registry.host_port()],
-            registry,
-            repository: None,
-            dependency_proxy: false,
-        };
-        let job = Job::resolve(vars, Mode::Laptop).unwrap();
-        let sources: Vec<&Source> = SOURCES.iter().collect();
-        let cx = Context {
-            vars,
-            job: &job,
-            target: &target,
-            explicit: &Explicit::default(),
-            sources: &sources,
-        };
-        super::super::candidates(&cx)
-    }
-
-    fn write(path: &Path, text: &str) {
-        fs::create_dir_all(path.parent().unwrap()).unwrap();
-        fs::write(path, text).unwrap();
-    }
 
     #[test]
     fn glab_token_for_the_registry_domain() {

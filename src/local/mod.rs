@@ -40,6 +40,44 @@ fn candidates(cx: &Context) -> Vec<Candidate> {
     SOURCES.iter().flat_map(|s| (s.find)(cx).unwrap()).collect()
 }
 
+/// What each local source's tests need: a laptop run against one registry, and files.
+#[cfg(test)]
+mod test_support {
+    use super::*;
+    use crate::credentials::Explicit;
+    use crate::job::{Job, Target};
+    use crate::mode::Mode;
+    use crate::names::Registry;
+    use crate::vars::Vars;
+    use std::path::Path;
+
+    /// The local sources' candidates for `registry`, on a laptop.
+    pub fn discover(vars: &Vars, registry: &str) -> Vec<Candidate> {
+        let registry = Registry::parse(registry).unwrap();
+        let target = Target {
+            keys: vec![registry.host_port()],
+            registry,
+            repository: None,
+            dependency_proxy: false,
+        };
+        let job = Job::resolve(vars, Mode::Laptop).unwrap();
+        let sources: Vec<&Source> = SOURCES.iter().collect();
+        let cx = Context {
+            vars,
+            job: &job,
+            target: &target,
+            explicit: &Explicit::default(),
+            sources: &sources,
+        };
+        candidates(&cx)
+    }
+
+    pub fn write(path: &Path, text: &str) {
+        std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+        std::fs::write(path, text).unwrap();
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

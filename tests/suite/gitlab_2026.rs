@@ -37,6 +37,17 @@ fn world_with(edit: impl FnOnce(&mut World)) -> World {
     world
 }
 
+/// The standard world plus access tokens: (id, secret, user, its one scope).
+fn with_tokens<const N: usize>(tokens: [(u64, &str, &str, Scope); N]) -> TestBed {
+    TestBed::with_world(world_with(|w| {
+        for (id, secret, user, scope) in tokens {
+            let name = format!("token-{id}");
+            w.access_tokens
+                .push(AccessToken::new(id, &name, secret, user, &[scope]));
+        }
+    }))
+}
+
 const PREFIXED_PAT: &str = "acme-glpat-instance-Rt6Yh1Nb8Mk3Vc5Xz";
 const CUSTOM_PAT: &str = "custompfx-legacy-Wq7Ls2Df9Gh4Jk1Pz";
 const BOT_READ_API: &str = "glpat-bot-read-api-Hy3Nm8Qw1Er6Tz4Ua";
@@ -47,22 +58,10 @@ const FINE_GRAINED: &str = "glpat-fine-grained-Bn5Mv8Cx2Zl7Kj3Hg";
 /// advice; a secret with a custom prefix is an access token once GitLab's API knows it.
 #[test]
 fn instance_prefixed_and_custom_tokens_are_access_tokens() {
-    let bed = TestBed::with_world(world_with(|w| {
-        w.access_tokens.push(AccessToken::new(
-            40,
-            "alice-acme",
-            PREFIXED_PAT,
-            "alice",
-            &[Scope::ReadRegistry],
-        ));
-        w.access_tokens.push(AccessToken::new(
-            41,
-            "alice-custom",
-            CUSTOM_PAT,
-            "alice",
-            &[Scope::ReadRegistry],
-        ));
-    }));
+    let bed = with_tokens([
+        (40, PREFIXED_PAT, "alice", Scope::ReadRegistry),
+        (41, CUSTOM_PAT, "alice", Scope::ReadRegistry),
+    ]);
     let out = bare_job(&bed, &[("REGISTRY_PASSWORD", PREFIXED_PAT)])
         .args(["check", "--format", "json"])
         .run()
@@ -166,22 +165,10 @@ fn a_runner_token_is_refused_with_its_reason() {
 /// token (a bot's) nothing: ruled out by the API, never sent to the registry.
 #[test]
 fn read_api_means_what_it_means_for_the_tokens_holder() {
-    let bed = TestBed::with_world(world_with(|w| {
-        w.access_tokens.push(AccessToken::new(
-            42,
-            "app-bot-read-api",
-            BOT_READ_API,
-            "project_10_bot_4f2a9c",
-            &[Scope::ReadApi],
-        ));
-        w.access_tokens.push(AccessToken::new(
-            43,
-            "alice-read-api",
-            ALICE_READ_API,
-            "alice",
-            &[Scope::ReadApi],
-        ));
-    }));
+    let bed = with_tokens([
+        (42, BOT_READ_API, "project_10_bot_4f2a9c", Scope::ReadApi),
+        (43, ALICE_READ_API, "alice", Scope::ReadApi),
+    ]);
     let out = bare_job(&bed, &[("REGISTRY_PASSWORD", BOT_READ_API)])
         .args(["check"])
         .run()
