@@ -31,7 +31,10 @@ config=()
 if [ "$target" = aarch64-unknown-linux-gnu ]; then
   # .cargo/config.toml sets the static flags for x86_64 only (the default target).
   flags+=(-C target-feature=+crt-static --cfg 'getrandom_backend="linux_getrandom"')
-  config+=(--config "target.$target.linker=\"${CC_aarch64_unknown_linux_gnu:-aarch64-linux-gnu-gcc}\"")
+  # On an arm64 runner the host's cc links; elsewhere a cross linker must.
+  if [ "$(rustc -vV | sed -n 's/^host: //p')" != "$target" ]; then
+    config+=(--config "target.$target.linker=\"${CC_aarch64_unknown_linux_gnu:-aarch64-linux-gnu-gcc}\"")
+  fi
 fi
 toml_list="$(printf "'%s'," "${flags[@]}")"
 # --config adds to the rustflags of .cargo/config.toml (arrays are merged), so the
