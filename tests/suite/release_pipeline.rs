@@ -248,6 +248,71 @@ fn tree(root: &Path) -> Vec<String> {
     found
 }
 
+/// The `release` job's `release:` section as release-cli sends it: its variables
+/// expanded as in the tag's pipeline (`PACKAGE_URL` from the pipeline's variables,
+/// `VERSION` from publish's dotenv report).
+fn release_request(tool: &Path, api: &str) -> serde_json::Value {
+    let text = std::fs::read_to_string(tool.join(".gitlab-ci.yml")).unwrap();
+    // YAML, not JSON: the pipeline has `!reference` tags elsewhere.
+    let pipeline: serde_yaml::Value = serde_yaml::from_str(&text).unwrap();
+    let package_url = pipeline["variables"]["PACKAGE_URL"]
+        .as_str()
+        .unwrap()
+        .replace("${CI_API_V4_URL}", api)
+        .replace("${CI_PROJECT_ID}", &TOOL_PROJECT_ID.to_string());
+    let release = serde_json::to_string(&pipeline["release"]["release"]).unwrap();
+    let expanded = release
+        .replace("$PACKAGE_URL", &package_url)
+        .replace("$VERSION", VERSION)
+        .replace("$CI_REGISTRY_IMAGE", "registry/tools/ci-registry-login")
+        .replace("$CI_COMMIT_TAG", &format!("v{VERSION}"));
+    assert!(!expanded.contains('$'), "unexpanded variable in {expanded}");
+    serde_json::from_str(&expanded).unwrap()
+}
+
+/// curl through the HTTPS front with the release job's token on stdin (never argv);
+/// returns the status and the body.
+fn curl_with_job_token(ca: &str, args: &[&str], body: &str, url: &str) -> (String, Vec<u8>) {
+    use std::io::Write;
+    let data = tempfile::NamedTempFile::new().unwrap();
+    std::fs::write(data.path(), body).unwrap();
+    let out_file = tempfile::NamedTempFile::new().unwrap();
+    let mut child = Command::new("curl")
+        .args([
+            "--silent",
+            "--show-error",
+            "--header",
+            "@-",
+            "--write-out",
+            "%{http_code}",
+        ])
+        .args(["--output", &out_file.path().display().to_string()])
+        .args(args)
+        .args(if body.is_empty() {
+            vec![]
+        } else {
+            vec![
+                "--data-binary".to_string(),
+                format!("@{}", data.path().display()),
+            ]
+        })
+        .arg(url)
+        .env("CURL_CA_BUNDLE", ca)
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(format!("JOB-TOKEN: {TOOL_JOB_TOKEN}\n").as_bytes())
+        .unwrap();
+    let out = child.wait_with_output().unwrap();
+    let status = String::from_utf8_lossy(&out.stdout).to_string();
+    (status, std::fs::read(out_file.path()).unwrap_or_default())
+}
+
 #[test]
 fn the_release_pipeline_publishes_and_a_consumer_installs_it_with_only_a_version() {
     let test = "release pipeline end to end";
@@ -325,6 +390,53 @@ fn the_release_pipeline_publishes_and_a_consumer_installs_it_with_only_a_version
     );
     let sums = String::from_utf8(stored("SHA256SUMS").expect("SHA256SUMS is published")).unwrap();
     assert_eq!(sums, format!("{released_sha256}  {BINARY_FILE}\n"));
+
+    // --- The release: what the `release` job's `release:` keyword asks of GitLab
+    // (release-cli, which gitlab-ci-local does not run), made through the release API
+    // from the pipeline's own text; each package link then serves what was published.
+    let dotenv = std::fs::read_to_string(tool.join("release.env")).unwrap();
+    assert_eq!(
+        dotenv,
+        format!("VERSION={VERSION}\n"),
+        "publish reports the version"
+    );
+    let api = format!("{}/api/v4", front.url());
+    let release_json = release_request(&tool, &api);
+    let created = curl_with_job_token(
+        &ca,
+        &[
+            "--request",
+            "POST",
+            "--header",
+            "Content-Type: application/json",
+        ],
+        &release_json.to_string(),
+        &format!("{api}/projects/{TOOL_PROJECT_ID}/releases"),
+    );
+    assert_eq!(created.0, "201", "{}", String::from_utf8_lossy(&created.1));
+    let releases = bed.gitlab().releases();
+    assert_eq!(releases.len(), 1);
+    assert_eq!(releases[0].1["tag_name"], format!("v{VERSION}"));
+    for link in release_json["assets"]["links"].as_array().unwrap() {
+        let (name, url) = (
+            link["name"].as_str().unwrap(),
+            link["url"].as_str().unwrap(),
+        );
+        let (status, body) = curl_with_job_token(&ca, &[], "", url);
+        match name {
+            "ci-registry-login-aarch64-linux" => assert_eq!(status, "404", "not built here"),
+            _ => {
+                assert_eq!(status, "200", "{name}: {url}");
+                let published = stored(name).unwrap_or_default();
+                assert!(
+                    body == published,
+                    "{name} links {url}, which serves sha256 {}, not the published {}",
+                    sha256_hex(&body),
+                    sha256_hex(&published)
+                );
+            }
+        }
+    }
 
     // --- The image: FROM scratch, the binary alone, runnable in a chroot of its root.
     let work = tempfile::tempdir().unwrap();
