@@ -671,7 +671,7 @@ fn template_download_url_comes_from_the_publishing_project() {
                 sha256_hex(&stand_in)
             ),
         );
-        assert_eq!(server.requests(), [own.clone()]);
+        assert_eq!(server.requests(), std::slice::from_ref(&own));
     }
     assert!(
         !run.ran().exists(),

@@ -107,6 +107,9 @@ impl LoggedRequest {
     }
 }
 
+/// A generic package file: (project id, package name, version, file name).
+type PackageFile = (u64, String, String, String);
+
 struct Emulator {
     url: String,
     world: Mutex<World>,
@@ -115,8 +118,8 @@ struct Emulator {
     /// Failed Basic logins per client IP, for the optional Rack::Attack ban.
     failed_logins: Mutex<HashMap<IpAddr, u32>>,
     signer: Signer,
-    /// The generic package registry: (project id, package, version, file) -> bytes.
-    packages: Mutex<BTreeMap<(u64, String, String, String), Vec<u8>>>,
+    /// The generic package registry.
+    packages: Mutex<BTreeMap<PackageFile, Vec<u8>>>,
     /// Releases created through the API: (project id, the request's JSON).
     releases: Mutex<Vec<(u64, Value)>>,
 }
