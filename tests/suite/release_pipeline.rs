@@ -558,3 +558,73 @@ fn the_release_pipeline_publishes_and_a_consumer_installs_it_with_only_a_version
         "nothing logged in after the refusal"
     );
 }
+
+/// Issue 16: the release refuses a binary whose SHA-256 is not the one the templates of
+/// its commit pin, and a tag that is not the crate's version; once pinned
+/// (`release-pin.sh write`, RELEASING.md step 3) the same binary passes.
+#[test]
+fn the_release_refuses_a_binary_its_templates_do_not_pin() {
+    let dir = tempfile::tempdir().unwrap();
+    for file in [
+        "Cargo.toml",
+        "action.yml",
+        "ci-templates/registry-login.gitlab-ci.yml",
+        "templates/registry-login.yml",
+        "scripts/release-pin.sh",
+    ] {
+        let to = dir.path().join(file);
+        std::fs::create_dir_all(to.parent().unwrap()).unwrap();
+        std::fs::copy(repo().join(file), &to).unwrap();
+    }
+    let binary = dir.path().join("built");
+    std::fs::write(&binary, b"a release binary\n").unwrap();
+    let sha = sha256_hex(b"a release binary\n");
+    let pin = |args: &[&str], tag: &str| {
+        Command::new("bash")
+            .arg(dir.path().join("scripts/release-pin.sh"))
+            .args(args)
+            .env("CI_COMMIT_TAG", tag)
+            .env("CI_PROJECT_PATH", TOOL_PROJECT)
+            .output()
+            .unwrap()
+    };
+    let bin = binary.display().to_string();
+    let tag = format!("v{VERSION}");
+    let refused = pin(&["check", &bin], &tag);
+    assert_eq!(refused.status.code(), Some(1));
+    assert_contains(
+        stderr(&refused),
+        format!(
+            "release refused: ci-templates/registry-login.gitlab-ci.yml pins registry_login_release_sha256="
+        ),
+    );
+    assert_contains(
+        stderr(&refused),
+        format!("but this commit's release is {sha}"),
+    );
+
+    let written = pin(&["write", &bin, TOOL_PROJECT], &tag);
+    assert!(written.status.success(), "{}", stderr(&written));
+    let passed = pin(&["check", &bin], &tag);
+    assert!(passed.status.success(), "{}", stderr(&passed));
+    assert_contains(
+        String::from_utf8_lossy(&passed.stdout),
+        format!("release pins match: ci-registry-login {VERSION}, sha256 {sha}"),
+    );
+    // Every pinned file now names it.
+    for file in [
+        "ci-templates/registry-login.gitlab-ci.yml",
+        "templates/registry-login.yml",
+        "action.yml",
+    ] {
+        let text = std::fs::read_to_string(dir.path().join(file)).unwrap();
+        assert_contains(&text, format!("registry_login_release_sha256={sha}\n"));
+    }
+
+    let wrong_tag = pin(&["check", &bin], "v9.9.9");
+    assert_eq!(wrong_tag.status.code(), Some(1));
+    assert_contains(
+        stderr(&wrong_tag),
+        format!("release refused: tag v9.9.9 is not v{VERSION}, the version in Cargo.toml"),
+    );
+}
