@@ -594,9 +594,7 @@ fn the_release_refuses_a_binary_its_templates_do_not_pin() {
     assert_eq!(refused.status.code(), Some(1));
     assert_contains(
         stderr(&refused),
-        format!(
-            "release refused: ci-templates/registry-login.gitlab-ci.yml pins registry_login_release_sha256="
-        ),
+        "release refused: ci-templates/registry-login.gitlab-ci.yml pins registry_login_release_sha256=",
     );
     assert_contains(
         stderr(&refused),
