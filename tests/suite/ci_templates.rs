@@ -61,10 +61,23 @@ fn schema(file: &str, test: &str) -> Option<(Value, jsonschema::Validator)> {
     Some((schema, validator))
 }
 
-/// Every YAML document of a file, as JSON (GitLab's component files have two).
+/// Every YAML document of a file, as JSON (GitLab's component files have two). A tag
+/// (`!reference [.job, before_script]`) is read as its value, as GitLab's schema sees it.
 fn documents(text: &str) -> Vec<Value> {
+    fn untagged(value: serde_yaml::Value) -> serde_yaml::Value {
+        use serde_yaml::Value as Y;
+        match value {
+            Y::Tagged(tagged) => untagged(tagged.value),
+            Y::Sequence(items) => Y::Sequence(items.into_iter().map(untagged).collect()),
+            Y::Mapping(map) => Y::Mapping(map.into_iter().map(|(k, v)| (k, untagged(v))).collect()),
+            other => other,
+        }
+    }
     serde_yaml::Deserializer::from_str(text)
-        .map(|doc| Value::deserialize(doc).expect("valid YAML"))
+        .map(|doc| {
+            let yaml = untagged(serde_yaml::Value::deserialize(doc).expect("valid YAML"));
+            serde_json::to_value(yaml).expect("YAML that JSON can hold")
+        })
         .collect()
 }
 
@@ -72,10 +85,11 @@ fn read(path: &Path) -> String {
     std::fs::read_to_string(path).unwrap_or_else(|e| panic!("{}: {e}", path.display()))
 }
 
-/// Every pipeline YAML file under `ci-templates/`: all but the Steps file.
+/// Every pipeline YAML file: the project's own `.gitlab-ci.yml`, the component in
+/// `templates/` and everything under `ci-templates/` but the Steps file.
 fn pipeline_files() -> Vec<PathBuf> {
-    let mut files = Vec::new();
-    let mut stack = vec![repo().join("ci-templates")];
+    let mut files = vec![repo().join(".gitlab-ci.yml")];
+    let mut stack = vec![repo().join("ci-templates"), repo().join("templates")];
     while let Some(dir) = stack.pop() {
         for entry in std::fs::read_dir(&dir).unwrap() {
             let path = entry.unwrap().path();
@@ -131,7 +145,27 @@ fn pipeline_yaml_validates_against_gitlab_ci_schema() {
     ));
     let mut failures = Vec::new();
     for (name, text) in &inputs {
-        for (i, doc) in documents(text).iter().enumerate() {
+        for (i, mut doc) in documents(text).into_iter().enumerate() {
+            // `spec: component:` is GitLab 18.6's (reference 9.8), newer than the stored
+            // schema, whose `spec` allows `inputs` only: held to 18.6's rule here (a list
+            // of name, sha, version, reference), then the rest to the schema.
+            if let Some(component) = doc
+                .get_mut("spec")
+                .and_then(Value::as_object_mut)
+                .and_then(|spec| spec.remove("component"))
+            {
+                let known = ["name", "sha", "version", "reference"];
+                let ok = component.as_array().is_some_and(|c| {
+                    c.iter()
+                        .all(|v| v.as_str().is_some_and(|v| known.contains(&v)))
+                });
+                if !ok {
+                    failures.push(format!(
+                        "{name}: spec:component: {component} is not a list of {known:?}"
+                    ));
+                }
+            }
+            let doc = &doc;
             for e in errors(&validator, doc) {
                 failures.push(format!("{name} (document {}): {e}", i + 1));
             }
@@ -332,9 +366,7 @@ fn template_and_component_build_command_lines_the_cli_accepts() {
     }
 
     // The component's hidden job runs the very same scripts, fed by its inputs.
-    let component = documents(&read(
-        &repo().join("ci-templates/component/templates/registry-login.yml"),
-    ));
+    let component = documents(&read(&repo().join("templates/registry-login.yml")));
     assert_eq!(component.len(), 2, "a spec header and the configuration");
     let job = &component[1][".registry-login"];
     for key in ["before_script", "after_script", "artifacts"] {
@@ -564,11 +596,16 @@ fn template_download_without_a_pinned_sha256_is_refused() {
     let run = DownloadRun::new();
     let server = FileServer::start([("/bin".to_string(), Answer::File(run.stand_in()))].into());
     let url = server.url("/bin");
-    let out = run.run(SYSTEM_PATH, &[("REGISTRY_LOGIN_DOWNLOAD_URL", &url)]);
+    // A version the template pins no checksum for.
+    let unpinned = [
+        ("REGISTRY_LOGIN_DOWNLOAD_URL", url.as_str()),
+        ("REGISTRY_LOGIN_VERSION", "9.9.9"),
+    ];
+    let out = run.run(SYSTEM_PATH, &unpinned);
     assert!(!out.status.success(), "{}", stderr(&out));
     crate::support::assert_contains(
         stderr(&out),
-        "ci-registry-login download refused: REGISTRY_LOGIN_SHA256 (the component's sha256 input) is not set",
+        "ci-registry-login download refused: no SHA-256 is pinned for version 9.9.9 (x86_64): set REGISTRY_LOGIN_SHA256",
     );
     assert!(!run.ran().exists(), "the download ran");
     assert!(server.requests().is_empty(), "{:?}", server.requests());
@@ -579,6 +616,7 @@ fn template_download_without_a_pinned_sha256_is_refused() {
         SYSTEM_PATH,
         &[
             ("REGISTRY_LOGIN_DOWNLOAD_URL", &url),
+            ("REGISTRY_LOGIN_VERSION", "9.9.9"),
             ("REGISTRY_LOGIN_INSECURE_DOWNLOAD", "true"),
         ],
     );
@@ -589,6 +627,84 @@ fn template_download_without_a_pinned_sha256_is_refused() {
     );
     let ran = std::fs::read_to_string(run.ran()).unwrap();
     crate::support::assert_contains(ran, "stand-in ran: login --pull");
+}
+
+/// The line `registry_login_NAME=VALUE` of the template's download script.
+fn template_pin(name: &str) -> String {
+    let text = read(&repo().join("ci-templates/registry-login.gitlab-ci.yml"));
+    let prefix = format!("registry_login_{name}=");
+    text.lines()
+        .find_map(|l| l.trim().strip_prefix(prefix.as_str()).map(str::to_string))
+        .unwrap_or_else(|| panic!("the template pins {prefix}"))
+}
+
+/// Issue 16: with only a version, the template downloads from the generic package
+/// registry of the project it names, at the GitLab of the job (`CI_API_V4_URL`), and
+/// `REGISTRY_LOGIN_PROJECT` and `_API_URL` move it to a mirror. Without
+/// `REGISTRY_LOGIN_SHA256` its own release is held to the checksum pinned in the file.
+#[test]
+fn template_download_url_comes_from_the_publishing_project() {
+    assert_not_installed();
+    let run = DownloadRun::new();
+    let stand_in = run.stand_in();
+    let release = template_pin("release");
+    let project = template_pin("project").replace('/', "%2F");
+    let own = format!(
+        "/api/v4/projects/{project}/packages/generic/ci-registry-login/{release}/ci-registry-login-x86_64-linux"
+    );
+    let mirror = "/mirror/api/v4/projects/ops%2Ftools%2Fcrl/packages/generic/ci-registry-login/9.9.9/ci-registry-login-x86_64-linux";
+    let server = FileServer::start(
+        [
+            (own.clone(), Answer::File(stand_in.clone())),
+            (mirror.to_string(), Answer::File(stand_in.clone())),
+        ]
+        .into(),
+    );
+    let api = server.url("/api/v4");
+
+    // The template's own release: the stand-in is not the release, so its checksum,
+    // the pinned one (or none yet, before the first release), refuses it.
+    let out = run.run(SYSTEM_PATH, &[("CI_API_V4_URL", &api)]);
+    assert!(!out.status.success(), "{}", stderr(&out));
+    let pinned = template_pin("release_sha256");
+    if pinned.is_empty() {
+        crate::support::assert_contains(
+            stderr(&out),
+            format!("no SHA-256 is pinned for version {release}"),
+        );
+        assert!(server.requests().is_empty(), "{:?}", server.requests());
+    } else {
+        crate::support::assert_contains(
+            stderr(&out),
+            format!(
+                "download refused: expected sha256 {pinned}, got sha256 {}",
+                sha256_hex(&stand_in)
+            ),
+        );
+        assert_eq!(server.requests(), std::slice::from_ref(&own));
+    }
+    assert!(
+        !run.ran().exists(),
+        "a download that is not the release ran"
+    );
+
+    // A mirror, another version, its checksum given.
+    let out = run.run(
+        SYSTEM_PATH,
+        &[
+            ("CI_API_V4_URL", &api),
+            ("REGISTRY_LOGIN_API_URL", &server.url("/mirror/api/v4")),
+            ("REGISTRY_LOGIN_PROJECT", "ops/tools/crl"),
+            ("REGISTRY_LOGIN_VERSION", "v9.9.9"),
+            ("REGISTRY_LOGIN_SHA256", &sha256_hex(&stand_in)),
+        ],
+    );
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert_eq!(server.requests().last().map(String::as_str), Some(mirror));
+    crate::support::assert_contains(
+        std::fs::read_to_string(run.ran()).unwrap(),
+        "stand-in ran: login --pull",
+    );
 }
 
 /// Finding 2: a download whose SHA-256 is not the pinned one (a tampered binary) is
@@ -709,6 +825,7 @@ fn template_download_with_wget_is_https_only_or_refused() {
     std::fs::create_dir_all(&tools).unwrap();
     for tool in [
         "sh",
+        "uname",
         "rm",
         "mkdir",
         "tr",

@@ -243,17 +243,21 @@ fn executables(out: &Outcome) -> Vec<PathBuf> {
 /// nothing runs; insecure-download: true runs it, with a warning.
 #[test]
 fn download_without_sha256_is_refused_unless_waived() {
-    let (out, asked, ran) = download("/genuine", &[]);
+    // A version the action pins no checksum for.
+    let (out, asked, ran) = download("/genuine", &[("version", "9.9.9")]);
     assert_eq!(out.code(), 1, "{}", out.stderr);
     assert_contains(
         &out.stdout,
-        "::error::ci-registry-login download refused: the sha256 input is not set",
+        "::error::ci-registry-login download refused: no SHA-256 is pinned for version 9.9.9 (x86_64): set the sha256 input",
     );
     assert!(asked.is_empty(), "{asked:?}");
     assert_eq!(ran, None);
     assert!(executables(&out).is_empty());
 
-    let (out, asked, ran) = download("/genuine", &[("insecure-download", "true")]);
+    let (out, asked, ran) = download(
+        "/genuine",
+        &[("version", "9.9.9"), ("insecure-download", "true")],
+    );
     assert_eq!(out.code(), 0, "{}", out.stderr);
     assert_contains(
         &out.stdout,
@@ -300,11 +304,17 @@ fn download_runs_only_with_the_pinned_sha256() {
 /// Finding 2: plain HTTP is refused, as the input and as a redirect from HTTPS.
 #[test]
 fn download_is_https_only_redirects_included() {
-    let (out, asked, ran) = download("/genuine", &[("insecure-download", "true")]);
+    let (out, asked, ran) = download(
+        "/genuine",
+        &[("version", "9.9.9"), ("insecure-download", "true")],
+    );
     assert_eq!((out.code(), asked.len()), (0, 1), "the HTTPS control run");
     assert!(ran.is_some());
 
-    let (out, asked, ran) = download("/moved", &[("insecure-download", "true")]);
+    let (out, asked, ran) = download(
+        "/moved",
+        &[("version", "9.9.9"), ("insecure-download", "true")],
+    );
     assert_ne!(out.code(), 0, "{}", out.stderr);
     // curl refuses the redirect itself, before connecting anywhere.
     assert_contains(&out.stderr, "Protocol \"http\" not supported");

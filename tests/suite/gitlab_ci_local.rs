@@ -15,7 +15,7 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 
 /// gitlab-ci-local on PATH, or `None` after saying why the test is skipped.
-fn gitlab_ci_local(test: &str) -> Option<PathBuf> {
+pub(crate) fn gitlab_ci_local(test: &str) -> Option<PathBuf> {
     let path = std::env::var_os("PATH").unwrap_or_default();
     let found = std::env::split_paths(&path)
         .map(|dir| dir.join("gitlab-ci-local"))
@@ -29,7 +29,7 @@ fn gitlab_ci_local(test: &str) -> Option<PathBuf> {
     found
 }
 
-fn git(dir: &Path, args: &[&str]) {
+pub(crate) fn git(dir: &Path, args: &[&str]) {
     let out = Command::new("git")
         .args([
             "-c",
@@ -82,7 +82,7 @@ fn project(run: &Run, bed: &TestBed, ci: &str) -> (PathBuf, String) {
 /// gitlab-ci-local with, when `installed`, the built binary on PATH (after the engines'
 /// recording shims, before everything else), and skopeo allowed plain HTTP to the bed's
 /// registry by the user's registries.conf, as on a laptop.
-fn gcl_run(gcl: &Path, bed: &TestBed, installed: bool) -> Run {
+pub(crate) fn gcl_run(gcl: &Path, bed: &TestBed, installed: bool) -> Run {
     let run = Run::new(gcl.to_path_buf());
     let mut path = vec![run.path("shims")];
     if installed {
@@ -111,7 +111,7 @@ fn gcl_run(gcl: &Path, bed: &TestBed, installed: bool) -> Run {
 /// alice logged in with the GitLab CLI: her token in glab's config under `host`, with
 /// `extra` lines for that host. The token lives only in this file: the job's variables
 /// carry no secret, so every process of the job is held to the leak scan.
-fn glab_login(run: Run, host: &str, extra: &str) -> Run {
+pub(crate) fn glab_login(run: Run, host: &str, extra: &str) -> Run {
     let config = run.home().join(".config/glab-cli/config.yml");
     std::fs::create_dir_all(config.parent().unwrap()).unwrap();
     std::fs::write(
@@ -123,7 +123,7 @@ fn glab_login(run: Run, host: &str, extra: &str) -> Run {
 }
 
 /// The bed's image `group/app:tag`, pulled with alice's own login; panics if it is not there.
-fn assert_pushed(bed: &TestBed, tag: &str) {
+pub(crate) fn assert_pushed(bed: &TestBed, tag: &str) {
     let config = tempfile::tempdir().unwrap();
     let registry = bed.registry().host_port();
     let login = docker_login(config.path(), &registry, "alice", ALICE_PAT_RW);
@@ -141,7 +141,7 @@ fn assert_pushed(bed: &TestBed, tag: &str) {
     );
 }
 
-fn assert_ok(outcome: &Outcome) {
+pub(crate) fn assert_ok(outcome: &Outcome) {
     assert!(
         outcome.status.success(),
         "gitlab-ci-local failed\n--- stdout ---\n{}\n--- stderr ---\n{}",

@@ -27,6 +27,7 @@ mod login;
 mod messages;
 mod process_safety;
 mod registries;
+mod release_pipeline;
 mod static_binary;
 mod testbed;
 mod verify;

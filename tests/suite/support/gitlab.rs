@@ -1,5 +1,6 @@
-//! The GitLab emulator: `/jwt/auth`, two API endpoints, a request log and
-//! fault switches, served from background threads.
+//! The GitLab emulator: `/jwt/auth`, a few API endpoints (the token and job
+//! look-ups, the generic package registry, releases), a request log and fault
+//! switches, served from background threads.
 //!
 //! It listens twice: on `127.0.0.1` (the instance, [`GitLab::url`]) and on
 //! `127.0.0.2` ([`GitLab::alias_url`]), the same instance behind another
@@ -7,7 +8,7 @@
 //! clean target of a redirect fault: clients drop `Authorization` when a
 //! redirect changes host, exactly like the proxy setups of reference §6.1.
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 use std::net::{IpAddr, TcpListener};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
@@ -106,6 +107,9 @@ impl LoggedRequest {
     }
 }
 
+/// A generic package file: (project id, package name, version, file name).
+type PackageFile = (u64, String, String, String);
+
 struct Emulator {
     url: String,
     world: Mutex<World>,
@@ -114,6 +118,10 @@ struct Emulator {
     /// Failed Basic logins per client IP, for the optional Rack::Attack ban.
     failed_logins: Mutex<HashMap<IpAddr, u32>>,
     signer: Signer,
+    /// The generic package registry.
+    packages: Mutex<BTreeMap<PackageFile, Vec<u8>>>,
+    /// Releases created through the API: (project id, the request's JSON).
+    releases: Mutex<Vec<(u64, Value)>>,
 }
 
 /// A running emulator; dropping it stops both listeners and releases hung requests.
@@ -135,6 +143,8 @@ impl GitLab {
             log: Mutex::new(Vec::new()),
             failed_logins: Mutex::new(HashMap::new()),
             signer: Signer::from_fixture(),
+            packages: Mutex::new(BTreeMap::new()),
+            releases: Mutex::new(Vec::new()),
         });
         let alias_url = format!("http://{}", alias.local_addr().unwrap());
         let on_primary = Arc::clone(&emulator);
@@ -247,6 +257,46 @@ impl GitLab {
     pub fn kid(&self) -> &str {
         self.emulator.signer.kid()
     }
+
+    /// A file of the generic package registry, as stored.
+    pub fn package_file(
+        &self,
+        project: u64,
+        package: &str,
+        version: &str,
+        file: &str,
+    ) -> Option<Vec<u8>> {
+        let key = (
+            project,
+            package.to_string(),
+            version.to_string(),
+            file.to_string(),
+        );
+        self.emulator.packages.lock().unwrap().get(&key).cloned()
+    }
+
+    /// Replaces a stored package file, as whoever controls the storage could.
+    pub fn tamper_package(
+        &self,
+        project: u64,
+        package: &str,
+        version: &str,
+        file: &str,
+        bytes: Vec<u8>,
+    ) {
+        let key = (
+            project,
+            package.to_string(),
+            version.to_string(),
+            file.to_string(),
+        );
+        self.emulator.packages.lock().unwrap().insert(key, bytes);
+    }
+
+    /// The releases created so far: (project id, the request's JSON).
+    pub fn releases(&self) -> Vec<(u64, Value)> {
+        self.emulator.releases.lock().unwrap().clone()
+    }
 }
 
 impl Emulator {
@@ -347,11 +397,109 @@ impl Emulator {
             ("GET", "/api/v4/personal_access_tokens/self") => self.personal_access_token(request),
             ("GET", "/api/v4/job") => self.current_job(request),
             ("GET", "/api/v4/user") => self.current_user(request),
+            (method, path) if generic_package_path(path).is_some() => {
+                self.generic_package(method, request)
+            }
+            ("POST", path) if releases_path(path).is_some() => self.create_release(request),
             (_, path) if path.starts_with("/api/") => {
                 Response::json(404, r#"{"message":"404 Not Found"}"#)
             }
             _ => Response::text(404, HTML, NOT_FOUND_HTML),
         }
+    }
+
+    /// The running job a `JOB-TOKEN` header (or `gitlab-ci-token` Basic) belongs to, if
+    /// it runs in `project` or in a project `project`'s allowlist admits (§9.5).
+    fn job_for(world: &World, request: &Request, project: &super::world::Project) -> bool {
+        let token = request.header("JOB-TOKEN").map(str::to_string).or_else(|| {
+            basic_credentials(request)
+                .filter(|(u, _)| u == CI_JOB_USER)
+                .map(|(_, p)| p)
+        });
+        let Some(token) = token else { return false };
+        world.jobs.iter().any(|job| {
+            job.running
+                && job.token == token
+                && (job.project.eq_ignore_ascii_case(&project.path)
+                    || project
+                        .job_token_allowlist
+                        .iter()
+                        .any(|a| super::world::path_within(&job.project, a)))
+        })
+    }
+
+    /// The generic package registry (GitLab's doc/user/packages/generic_packages, not in
+    /// the reference): `PUT` stores a file with a job token of the project (201
+    /// `{"message":"201 Created"}`), `GET` returns it to anyone for a public project and
+    /// to a job of the project otherwise; a private project is 404 to others, as GitLab
+    /// hides it. Other methods: 405.
+    fn generic_package(&self, method: &str, request: &Request) -> Response {
+        let [id, package, version, file] = generic_package_path(&request.path).expect("routed");
+        let world = self.world.lock().unwrap();
+        let Some(project) = project_by_ref(&world, id) else {
+            return Response::json(404, r#"{"message":"404 Project Not Found"}"#);
+        };
+        if !valid_generic_package(package, version, file) {
+            return Response::json(
+                400,
+                r#"{"error":"package_name, package_version or file_name is invalid"}"#,
+            );
+        }
+        let key = (
+            project.id,
+            package.to_string(),
+            version.to_string(),
+            file.to_string(),
+        );
+        let is_job = Self::job_for(&world, request, project);
+        match method {
+            "PUT" if is_job => {
+                self.packages
+                    .lock()
+                    .unwrap()
+                    .insert(key, request.body.clone());
+                Response::json(201, r#"{"message":"201 Created"}"#)
+            }
+            "PUT" if api_token(request).is_none() => Response::json(401, API_UNAUTHORIZED),
+            "PUT" => Response::json(403, r#"{"message":"403 Forbidden"}"#),
+            "GET" if is_job || project.visibility == super::world::Visibility::Public => {
+                match self.packages.lock().unwrap().get(&key) {
+                    Some(bytes) => Response::text(200, "application/octet-stream", bytes.clone()),
+                    None => Response::json(404, r#"{"message":"404 Package Not Found"}"#),
+                }
+            }
+            "GET" => Response::json(404, r#"{"message":"404 Project Not Found"}"#),
+            _ => Response::json(405, r#"{"error":"405 Not Allowed"}"#),
+        }
+    }
+
+    /// `POST /projects/:id/releases` (GitLab's doc/api/releases, not in the reference):
+    /// a job of the project creates a release from JSON naming at least `tag_name`; it
+    /// is recorded as sent and echoed with 201. A second release of a tag is 409.
+    fn create_release(&self, request: &Request) -> Response {
+        let id = releases_path(&request.path).expect("routed");
+        let world = self.world.lock().unwrap();
+        let Some(project) = project_by_ref(&world, id) else {
+            return Response::json(404, r#"{"message":"404 Project Not Found"}"#);
+        };
+        if !Self::job_for(&world, request, project) {
+            return Response::json(401, API_UNAUTHORIZED);
+        }
+        let Ok(release) = serde_json::from_slice::<Value>(&request.body) else {
+            return Response::json(400, r#"{"error":"the body is not JSON"}"#);
+        };
+        let Some(tag) = release["tag_name"].as_str() else {
+            return Response::json(400, r#"{"error":"tag_name is missing"}"#);
+        };
+        let mut releases = self.releases.lock().unwrap();
+        if releases
+            .iter()
+            .any(|(p, r)| *p == project.id && r["tag_name"] == tag)
+        {
+            return Response::json(409, r#"{"message":"Release already exists"}"#);
+        }
+        releases.push((project.id, release.clone()));
+        Response::json(201, release.to_string())
     }
 
     /// `JwtController#auth` and `ContainerRegistryAuthenticationService#execute` (§1.1–1.7).
@@ -616,6 +764,60 @@ impl Emulator {
 }
 
 /// `{"errors":[{"code":..,"message":..}],"http_status":..}`, the service's `error()`.
+/// `:id` of `/api/v4/projects/:id/...`: a project's number or its URL-encoded path.
+fn project_by_ref<'w>(world: &'w World, id: &str) -> Option<&'w super::world::Project> {
+    match id.parse::<u64>() {
+        Ok(number) => world.projects.iter().find(|p| p.id == number),
+        Err(_) => world.project(&id.replace("%2F", "/").replace("%2f", "/")),
+    }
+}
+
+/// `/api/v4/projects/:id/packages/generic/:package_name/:package_version/:file_name`
+/// split into its four parts.
+fn generic_package_path(path: &str) -> Option<[&str; 4]> {
+    let rest = path.strip_prefix("/api/v4/projects/")?;
+    let (id, rest) = rest.split_once('/')?;
+    let rest = rest.strip_prefix("packages/generic/")?;
+    let mut parts = rest.split('/');
+    let parts = [id, parts.next()?, parts.next()?, parts.next()?]
+        .into_iter()
+        .chain(parts.next())
+        .collect::<Vec<_>>();
+    <[&str; 4]>::try_from(parts).ok()
+}
+
+/// `:id` of `/api/v4/projects/:id/releases`.
+fn releases_path(path: &str) -> Option<&str> {
+    path.strip_prefix("/api/v4/projects/")?
+        .strip_suffix("/releases")
+}
+
+/// GitLab's rules for a generic package's name, version and file name
+/// (doc/user/packages/generic_packages: letters, digits, `.`, `_`, `-` (and `+`, `~`
+/// in file names); a version of the form 1.2.3, optionally with a suffix).
+fn valid_generic_package(package: &str, version: &str, file: &str) -> bool {
+    let plain = |text: &str, extra: &str| {
+        !text.is_empty()
+            && !text.starts_with('.')
+            && text
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || "._-".contains(c) || extra.contains(c))
+    };
+    let numbers: Vec<&str> = version
+        .split(['-', '+'])
+        .next()
+        .unwrap_or("")
+        .split('.')
+        .collect();
+    plain(package, "")
+        && plain(file, "+~")
+        && plain(version, "+")
+        && numbers.len() == 3
+        && numbers
+            .iter()
+            .all(|n| !n.is_empty() && n.chars().all(|c| c.is_ascii_digit()))
+}
+
 fn registry_error(status: u16, code: &str, message: &str) -> Response {
     let body = json!({"errors": [{"code": code, "message": message}], "http_status": status});
     Response::json(status, body.to_string())

@@ -14,8 +14,8 @@ use std::time::Duration;
 
 /// Largest request head the server reads before giving up with 400.
 const MAX_HEAD: usize = 64 * 1024;
-/// Largest request body the server accepts.
-const MAX_BODY: usize = 1024 * 1024;
+/// Largest request body the server accepts: room for a release binary (issue 16).
+const MAX_BODY: usize = 32 * 1024 * 1024;
 /// An idle connection is dropped after this, so a silent client cannot pin a
 /// thread for the rest of the test run. It bounds resources; nothing asserts on it.
 const IDLE_TIMEOUT: Duration = Duration::from_secs(30);
@@ -33,6 +33,8 @@ pub struct Request {
     /// Decoded query parameters in order, repeated keys kept.
     pub query: Vec<(String, String)>,
     pub headers: Vec<(String, String)>,
+    /// The body as sent (`Content-Length` bytes): a package upload's file.
+    pub body: Vec<u8>,
     pub peer: SocketAddr,
 }
 
@@ -255,8 +257,6 @@ fn read_request(stream: &TcpStream) -> io::Result<Option<Request>> {
     if length > MAX_BODY {
         return Err(invalid("request body too large"));
     }
-    // Read off the stream, so the connection stays in step, and dropped: no handler
-    // looks at a request's body.
     let mut body = vec![0; length];
     reader.read_exact(&mut body)?;
     let (path, raw_query) = target.split_once('?').unwrap_or((target, ""));
@@ -266,6 +266,7 @@ fn read_request(stream: &TcpStream) -> io::Result<Option<Request>> {
         raw_query: raw_query.to_string(),
         query: parse_query(raw_query),
         headers,
+        body,
         peer: stream.peer_addr()?,
     }))
 }

@@ -34,21 +34,7 @@ pub struct FileServer {
 impl FileServer {
     /// Serves `answers` (path -> answer; anything else is 404) over HTTPS.
     pub fn start(answers: BTreeMap<String, Answer>) -> FileServer {
-        let certs: Vec<CertificateDer<'static>> =
-            CertificateDer::pem_file_iter(fixture("registry-tls.crt"))
-                .expect("the fixture leaf")
-                .collect::<Result<_, _>>()
-                .expect("the fixture leaf is PEM");
-        let key = PrivateKeyDer::from_pem_file(fixture("registry-tls.key")).expect("its key");
-        let config = rustls::ServerConfig::builder_with_provider(Arc::new(
-            rustls::crypto::ring::default_provider(),
-        ))
-        .with_safe_default_protocol_versions()
-        .expect("TLS versions")
-        .with_no_client_auth()
-        .with_single_cert(certs, key)
-        .expect("the fixture leaf and key match");
-        let config = Arc::new(config);
+        let config = server_config();
         let listener = TcpListener::bind("127.0.0.1:0").expect("bind on loopback");
         let port = listener.local_addr().unwrap().port();
         let requests = Arc::new(Mutex::new(Vec::new()));
@@ -120,6 +106,128 @@ impl FileServer {
     /// The paths asked for so far, in order.
     pub fn requests(&self) -> Vec<String> {
         self.requests.lock().unwrap().clone()
+    }
+}
+
+/// The fixture leaf `registry-tls.crt` and its key, as a TLS server's configuration.
+fn server_config() -> Arc<rustls::ServerConfig> {
+    let certs: Vec<CertificateDer<'static>> =
+        CertificateDer::pem_file_iter(fixture("registry-tls.crt"))
+            .expect("the fixture leaf")
+            .collect::<Result<_, _>>()
+            .expect("the fixture leaf is PEM");
+    let key = PrivateKeyDer::from_pem_file(fixture("registry-tls.key")).expect("its key");
+    let config = rustls::ServerConfig::builder_with_provider(Arc::new(
+        rustls::crypto::ring::default_provider(),
+    ))
+    .with_safe_default_protocol_versions()
+    .expect("TLS versions")
+    .with_no_client_auth()
+    .with_single_cert(certs, key)
+    .expect("the fixture leaf and key match");
+    Arc::new(config)
+}
+
+/// HTTPS on 127.0.0.1 in front of a plain-HTTP server (the GitLab emulator), as a TLS
+/// terminating proxy in front of GitLab is: each request is read whole (answering
+/// `Expect: 100-continue` itself, as curl sends for uploads), passed on, and the
+/// answer passed back. The templates download over HTTPS only.
+pub struct TlsFront {
+    port: u16,
+    stop: Arc<AtomicBool>,
+    accept: Option<JoinHandle<()>>,
+}
+
+impl TlsFront {
+    pub fn start(backend: std::net::SocketAddr) -> TlsFront {
+        let config = server_config();
+        let listener = TcpListener::bind("127.0.0.1:0").expect("bind on loopback");
+        let port = listener.local_addr().unwrap().port();
+        let stop = Arc::new(AtomicBool::new(false));
+        let stopped = Arc::clone(&stop);
+        let accept = thread::spawn(move || {
+            for stream in listener.incoming() {
+                if stopped.load(Ordering::SeqCst) {
+                    break;
+                }
+                let Ok(tcp) = stream else { continue };
+                let config = Arc::clone(&config);
+                thread::spawn(move || {
+                    let _ = tcp.set_read_timeout(Some(std::time::Duration::from_secs(30)));
+                    let Ok(conn) = rustls::ServerConnection::new(config) else {
+                        return;
+                    };
+                    let _ = pass_one_request(rustls::StreamOwned::new(conn, tcp), backend);
+                });
+            }
+        });
+        TlsFront {
+            port,
+            stop,
+            accept: Some(accept),
+        }
+    }
+
+    /// `https://127.0.0.1:PORT`.
+    pub fn url(&self) -> String {
+        format!("https://127.0.0.1:{}", self.port)
+    }
+}
+
+fn pass_one_request(
+    mut tls: rustls::StreamOwned<rustls::ServerConnection, std::net::TcpStream>,
+    backend: std::net::SocketAddr,
+) -> std::io::Result<()> {
+    use std::io::Read;
+    let mut reader = BufReader::new(&mut tls);
+    let mut head = String::new();
+    let (mut length, mut expect) = (0usize, false);
+    loop {
+        let mut line = String::new();
+        if reader.read_line(&mut line)? == 0 {
+            return Ok(());
+        }
+        if line == "\r\n" || line == "\n" {
+            break;
+        }
+        let lower = line.to_ascii_lowercase();
+        if let Some(value) = lower.strip_prefix("content-length:") {
+            length = value.trim().parse().unwrap_or(0);
+        }
+        if lower.starts_with("expect:") {
+            expect = lower.contains("100-continue");
+            continue;
+        }
+        head.push_str(&line);
+    }
+    if expect {
+        reader
+            .get_mut()
+            .write_all(b"HTTP/1.1 100 Continue\r\n\r\n")?;
+        reader.get_mut().flush()?;
+    }
+    let mut body = vec![0; length];
+    reader.read_exact(&mut body)?;
+    drop(reader);
+    let mut upstream = std::net::TcpStream::connect(backend)?;
+    upstream.write_all(head.as_bytes())?;
+    upstream.write_all(b"\r\n")?;
+    upstream.write_all(&body)?;
+    let mut answer = Vec::new();
+    upstream.read_to_end(&mut answer)?;
+    tls.write_all(&answer)?;
+    tls.flush()?;
+    tls.conn.send_close_notify();
+    tls.flush()
+}
+
+impl Drop for TlsFront {
+    fn drop(&mut self) {
+        self.stop.store(true, Ordering::SeqCst);
+        let _ = std::net::TcpStream::connect(("127.0.0.1", self.port));
+        if let Some(accept) = self.accept.take() {
+            let _ = accept.join();
+        }
     }
 }
 

@@ -314,7 +314,7 @@ impl Run {
                 out.stderr.clone(),
             ),
         ];
-        places.extend(shimmed_children(&outcome.children));
+        places.extend(shimmed_children(&outcome.children, self.job_environment));
         // The program's own exec, and chroot's before it, carry the test's input.
         let own_execs = 1 + usize::from(self.root.is_some());
         places.extend(traced_execs(&trace, own_execs, self.job_environment));
@@ -631,13 +631,17 @@ fn in_the_making(file: &Path, allowed: &[PathBuf]) -> bool {
     temp_sibling && allowed.iter().any(|a| a.parent() == file.parent())
 }
 
-fn shimmed_children(children: &[Child]) -> Vec<(String, Vec<u8>)> {
+/// Their argv, and their environment unless the run is a job's (see `in_job_environment`).
+fn shimmed_children(children: &[Child], job_environment: bool) -> Vec<(String, Vec<u8>)> {
     let mut places = Vec::new();
     for child in children {
         places.push((
             format!("argv of {}", child.program),
             child.argv.join("\n").into_bytes(),
         ));
+        if job_environment {
+            continue;
+        }
         places.push((
             format!("environment of {}", child.program),
             child.env.join("\n").into_bytes(),
