@@ -12,6 +12,7 @@ use crate::gitlab_log;
 use crate::helper;
 use crate::http::Http;
 use crate::isolation::{self, IsolationError};
+use crate::known_realm;
 use crate::names::{Registry, Scheme};
 use crate::output::{self, Format};
 use crate::pipeline;
@@ -153,7 +154,23 @@ fn verify_plan(
             .map(|api| api.url.clone()),
         insecure: config.insecure,
     };
-    let session = match rt.block_on(verify::connect(http, &target)) {
+    // The job's own registry: its token service is known, so the first candidate asks
+    // it at once, alongside the ping (issue 15).
+    let first = &plan.candidates[indices[0]].candidate;
+    let server_url = config.vars.setting("CI_SERVER_URL").ok().flatten();
+    let guess = known_realm::guess(
+        plan.mode,
+        is_job_registry(config, &plan.registry),
+        server_url,
+        first,
+        config.insecure,
+    );
+    let (session, mut early) = rt.block_on(verify::connect_with_early_token(
+        http,
+        &target,
+        guess.as_ref().map(|g| (g, first)),
+    ));
+    let session = match session {
         Ok(session) => session,
         Err(e) => {
             let failed = indices
@@ -169,7 +186,13 @@ fn verify_plan(
     // no lower-ranked secret is ever sent on speculation (issue 11, finding 3).
     for i in indices {
         let candidate = &plan.candidates[i].candidate;
-        let result = rt.block_on(verify::verify(http, &session, &target, candidate));
+        let result = rt.block_on(verify::verify_with(
+            http,
+            &session,
+            &target,
+            candidate,
+            early.take(),
+        ));
         plan.apply_live(vec![(i, result)]);
         if plan.candidates[i].usable {
             break;

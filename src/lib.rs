@@ -23,6 +23,7 @@ pub mod helper;
 pub mod http;
 pub mod isolation;
 pub mod jwt;
+pub mod known_realm;
 #[cfg(test)]
 mod layers;
 pub mod local;
