@@ -17,6 +17,9 @@
 )]
 mod support;
 
+#[path = "common/machine.rs"]
+mod machine;
+
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::Duration;
@@ -263,7 +266,7 @@ fn main() {
     };
 
     let started_at = Date::today();
-    let machine = machine();
+    let machine = machine::describe();
     // measured[d][c]
     let mut measured: Vec<Vec<Measured>> = Vec::new();
     for d in DELAYS {
@@ -380,34 +383,4 @@ fn backend(url: &str) -> std::net::SocketAddr {
         .trim_end_matches('/')
         .parse()
         .unwrap_or_else(|_| panic!("a plain-HTTP loopback backend, not {url}"))
-}
-
-/// CPU model, cores, kernel, docker version and load, for the table's heading.
-fn machine() -> String {
-    let cpu = std::fs::read_to_string("/proc/cpuinfo")
-        .ok()
-        .and_then(|t| {
-            t.lines()
-                .find_map(|l| l.strip_prefix("model name"))
-                .map(|l| l.trim_start_matches([' ', '\t', ':']).to_string())
-        })
-        .unwrap_or_else(|| "unknown CPU".into());
-    let cores = std::thread::available_parallelism().map_or(0, |n| n.get());
-    let output = |program: &str, args: &[&str]| {
-        Command::new(program)
-            .args(args)
-            .output()
-            .map(|o| String::from_utf8_lossy(&o.stdout).trim().to_string())
-            .unwrap_or_default()
-    };
-    let load = std::fs::read_to_string("/proc/loadavg")
-        .ok()
-        .and_then(|l| l.split_whitespace().next().map(str::to_string))
-        .unwrap_or_else(|| "?".into());
-    format!(
-        "{cpu}, {cores} cores, Linux {}, docker CLI {}, curl {}, load average {load} at start",
-        output("uname", &["-r"]),
-        output("docker", &["version", "--format", "{{.Client.Version}}"]),
-        output("sh", &["-c", "curl --version | head -1 | cut -d' ' -f2"]),
-    )
 }

@@ -121,7 +121,8 @@ mod tests {
         ] {
             assert_eq!(realm_for(server, &job), None, "{server}");
         }
-        let server = Some("https://gitlab.example.com");
+        let url = "https://gitlab.example.com";
+        let server = Some(url);
         // Not a GitLab job, not the job's registry, no CI_SERVER_URL.
         for mode in [Mode::LocalEmulation, Mode::OtherCi, Mode::Laptop] {
             assert_eq!(guess(mode, true, server, &job, false), None);
@@ -134,7 +135,7 @@ mod tests {
             (Kind::AccessToken, "CI_REGISTRY_USER"),
             (Kind::Password, "docker config"),
         ] {
-            assert_eq!(realm_for(server.unwrap(), &candidate(kind, source)), None);
+            assert_eq!(realm_for(url, &candidate(kind, source)), None);
         }
         // --insecure allows a plain-HTTP realm, as the challenge's would be.
         assert!(guess(Mode::GitLabCi, true, Some("http://gitlab.lan"), &job, true).is_some());

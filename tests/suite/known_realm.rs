@@ -3,11 +3,12 @@
 //! `CI_SERVER_URL` with a credential GitLab set for the job; any other realm receives
 //! credentials only after a challenge named it. Over loopback and over TLS.
 
-use crate::support::delay_proxy::{DelayProxy, What};
+use crate::support::delay_proxy::{DelayProxy, Traffic, What};
 use crate::support::env::gitlab_job;
 use crate::support::run::ci_registry_login;
 use crate::support::world::*;
 use crate::support::{GitLab, Registry, TestBed, World, assert_contains, fixture};
+use std::time::Duration;
 
 /// A job whose registry's challenge names the emulator's alias listener (127.0.0.2)
 /// while `CI_SERVER_URL` names its primary one: a guess the challenge does not confirm.
@@ -122,7 +123,7 @@ fn over_tls_the_delay_proxy_forwards_and_the_guess_is_confirmed() {
         "group/app",
     );
     let run = ci_registry_login()
-        .envs(env)
+        .envs(env.clone())
         .env("CI_SERVER_TLS_CA_FILE", fixture("test-ca.crt"))
         .args(["login", "--push", "--engine", "auth-file"]);
     let config = run.home().join(".docker/config.json");
@@ -143,5 +144,25 @@ fn over_tls_the_delay_proxy_forwards_and_the_guess_is_confirmed() {
     let asked = gitlab.requests_to("/jwt/auth");
     assert_eq!(asked.len(), 1);
     assert_eq!(asked[0].status, Some(200));
+
+    // With a delay, what the benchmark counts: the ping and the token, each on a TLS
+    // connection of its own (the registry's port also sees the plain-HTTP probe).
+    for front in [&gitlab_front, &registry_front] {
+        front.clear();
+        front.set_delay(Duration::from_millis(2));
+    }
+    ci_registry_login()
+        .envs(env)
+        .env("CI_SERVER_TLS_CA_FILE", fixture("test-ca.crt"))
+        .args(["check", "--push"])
+        .run()
+        .expect_code(0);
+    let mut events = gitlab_front.events();
+    events.extend(registry_front.events());
+    events.sort_by_key(|e| e.at);
+    let traffic = Traffic::of(&events);
+    assert_eq!(traffic.requests, 2, "{events:?}");
+    assert!(traffic.connections >= 2, "{events:?}");
+    assert!(traffic.round_trips >= 3, "{traffic:?}");
     drop(registry);
 }
