@@ -389,7 +389,14 @@ impl Traffic {
             requests: usize,
         }
         let mut spans: Vec<Span> = Vec::new();
-        for e in events {
+        // Connections opened before the log was cleared (an earlier command's, closing)
+        // are not this command's.
+        let opened: Vec<u64> = events
+            .iter()
+            .filter(|e| e.what == What::Connected)
+            .map(|e| e.connection)
+            .collect();
+        for e in events.iter().filter(|e| opened.contains(&e.connection)) {
             let i = match spans.iter().position(|s| s.connection == e.connection) {
                 Some(i) => i,
                 None => {
@@ -434,10 +441,7 @@ impl Traffic {
         round_trips += wave.map_or(0, |w| w.1);
         Traffic {
             connections: spans.len(),
-            requests: events
-                .iter()
-                .filter(|e| matches!(e.what, What::Request { .. }))
-                .count(),
+            requests: spans.iter().map(|s| s.requests).sum(),
             round_trips,
         }
     }
