@@ -18,6 +18,9 @@
 )]
 mod support;
 
+#[path = "common/machine.rs"]
+mod machine;
+
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::Duration;
@@ -272,7 +275,7 @@ fn main() {
             std::process::exit(1);
         }
     }
-    let machine = machine();
+    let machine = machine::describe();
     let binary = std::env::var_os("CI_REGISTRY_LOGIN_RELEASE_BIN")
         .map(PathBuf::from)
         .unwrap_or_else(|| PathBuf::from(env!("CARGO_BIN_EXE_ci-registry-login")));
@@ -500,34 +503,4 @@ fn main() {
     let failed = lines.iter().filter(|l| l.pass == Some(false)).count();
     let judged = lines.iter().filter(|l| l.pass.is_some()).count();
     println!("Budgets met: {} of {judged}.", judged - failed);
-}
-
-/// CPU model, cores, kernel, docker version and load, for the table's heading.
-fn machine() -> String {
-    let cpu = std::fs::read_to_string("/proc/cpuinfo")
-        .ok()
-        .and_then(|t| {
-            t.lines()
-                .find_map(|l| l.strip_prefix("model name"))
-                .map(|l| l.trim_start_matches([' ', '\t', ':']).to_string())
-        })
-        .unwrap_or_else(|| "unknown CPU".into());
-    let cores = std::thread::available_parallelism().map_or(0, |n| n.get());
-    let output = |program: &str, args: &[&str]| {
-        Command::new(program)
-            .args(args)
-            .output()
-            .map(|o| String::from_utf8_lossy(&o.stdout).trim().to_string())
-            .unwrap_or_default()
-    };
-    // Other work on the machine shows in the timings; say how much there was.
-    let load = std::fs::read_to_string("/proc/loadavg")
-        .ok()
-        .and_then(|l| l.split_whitespace().next().map(str::to_string))
-        .unwrap_or_else(|| "?".into());
-    format!(
-        "{cpu}, {cores} cores, Linux {}, docker CLI {}, load average {load} at start",
-        output("uname", &["-r"]),
-        output("docker", &["version", "--format", "{{.Client.Version}}"])
-    )
 }

@@ -12,6 +12,7 @@ use crate::helper;
 use crate::http::Http;
 use crate::isolation::{self, IsolationError};
 use crate::job::Target;
+use crate::known_realm;
 use crate::mode::Mode;
 use crate::names::Scheme;
 use crate::output::{self, Format};
@@ -140,7 +141,16 @@ fn verify_plan(
             .map(|api| api.url.as_str()),
         insecure: config.insecure,
     };
-    let session = match rt.block_on(verify::connect(http, &check)) {
+    // The job's own registry: its token service is known, so the first candidate asks
+    // it at once, alongside the ping (issue 15).
+    let first = &plan.candidates[indices[0]].candidate;
+    let guess = known_realm::guess(&config.job, &plan.target.registry, first, config.insecure);
+    let (session, mut early) = rt.block_on(verify::connect_with_early_token(
+        http,
+        &check,
+        guess.as_ref().map(|g| (g, first)),
+    ));
+    let session = match session {
         Ok(session) => session,
         Err(e) => {
             let failed = indices
@@ -156,7 +166,13 @@ fn verify_plan(
     // no lower-ranked secret is ever sent on speculation (issue 11, finding 3).
     for i in indices {
         let candidate = &plan.candidates[i].candidate;
-        let result = rt.block_on(verify::verify(http, &session, &check, candidate));
+        let result = rt.block_on(verify::verify_with(
+            http,
+            &session,
+            &check,
+            candidate,
+            early.take(),
+        ));
         plan.apply_live(vec![(i, result)]);
         if plan.candidates[i].usable {
             break;

@@ -486,6 +486,7 @@ mod tests {
             project: Some(project.into()),
             servers: Vec::new(),
             docker_auth_config: Vec::new(),
+            server_url: None,
         }
     }
 

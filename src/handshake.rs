@@ -78,30 +78,74 @@ pub async fn ping(
         Some(Scheme::Http) => &[Scheme::Http],
         Some(Scheme::Https) => &[Scheme::Https],
         // A loopback registry is nearly always plain HTTP (a local registry container),
-        // and this request carries no credentials: try HTTP first.
+        // and this request carries no credentials: HTTP's answer is read first.
         None if registry.is_loopback() => &[Scheme::Http, Scheme::Https],
         // Like docker for insecure registries: HTTPS first, then plain HTTP.
         None if insecure => &[Scheme::Https, Scheme::Http],
         None => &[Scheme::Https],
     };
-    let mut tried = schemes.iter().peekable();
-    while let Some(&scheme) = tried.next() {
-        let base = match scheme {
-            Scheme::Https => format!("https://{host}"),
-            Scheme::Http => format!("http://{host}"),
-        };
-        let result = http
-            .get(&format!("{base}/v2/"), Credential::None, false)
-            .await;
-        if tried.peek().is_some() && speaks_the_other_scheme(&result, scheme) {
-            tracing::debug!(?scheme, "trying the other scheme");
+    // Where two schemes are possible, both are asked at once (the request carries no
+    // credentials) and the answers are read in the order above: a plain-HTTP probe never
+    // costs a round trip ahead of HTTPS (issue 15).
+    let base = |scheme: Scheme| match scheme {
+        Scheme::Https => format!("https://{host}"),
+        Scheme::Http => format!("http://{host}"),
+    };
+    let ask = |scheme: Scheme| {
+        let url = format!("{}/v2/", base(scheme));
+        async move { http.get(&url, Credential::None, false).await }
+    };
+    let results = match schemes {
+        [only] => vec![(*only, ask(*only).await)],
+        [first, second] => first_decisive(ask(*first), ask(*second), *first, *second).await,
+        _ => unreachable!("one or two schemes"),
+    };
+    let mut answers = results.into_iter().peekable();
+    while let Some((scheme, result)) = answers.next() {
+        if answers.peek().is_some() && speaks_the_other_scheme(&result, scheme) {
+            tracing::debug!(?scheme, "the other scheme answered");
             continue;
         }
         let reply = result?;
         let auth = read_challenge(&reply, registry, insecure)?;
-        return Ok((Endpoint { base, scheme }, auth));
+        return Ok((
+            Endpoint {
+                base: base(scheme),
+                scheme,
+            },
+            auth,
+        ));
     }
     unreachable!("the last scheme always returns")
+}
+
+/// Both schemes' answers, asked at once, in preference order; an answer that settles
+/// the scheme ends the wait for the other (a server may never answer the wrong one).
+/// The preferred scheme settles it unless it speaks the other; the other settles it
+/// when it is a real answer in its own scheme.
+async fn first_decisive(
+    first: impl Future<Output = Result<Reply, NetError>>,
+    second: impl Future<Output = Result<Reply, NetError>>,
+    first_scheme: Scheme,
+    second_scheme: Scheme,
+) -> Vec<(Scheme, Result<Reply, NetError>)> {
+    tokio::pin!(first, second);
+    tokio::select! {
+        a = &mut first => {
+            if speaks_the_other_scheme(&a, first_scheme) {
+                vec![(first_scheme, a), (second_scheme, second.await)]
+            } else {
+                vec![(first_scheme, a)]
+            }
+        }
+        b = &mut second => {
+            if b.is_ok() && !speaks_the_other_scheme(&b, second_scheme) {
+                vec![(second_scheme, b)]
+            } else {
+                vec![(first_scheme, first.await), (second_scheme, b)]
+            }
+        }
+    }
 }
 
 /// Whether an answer suggests the port speaks the other scheme: a TLS port answers
@@ -174,7 +218,7 @@ fn read_challenge(reply: &Reply, registry: &Registry, insecure: bool) -> Result<
 
 /// The realm receives credentials: it must be HTTPS unless it is loopback or the user
 /// said `--insecure`.
-fn checked_realm(realm: &str, insecure: bool) -> Result<Url, PingError> {
+pub fn checked_realm(realm: &str, insecure: bool) -> Result<Url, PingError> {
     let url = Url::parse(realm).map_err(|e| {
         PingError::Protocol(format!(
             "the token realm '{}' is not a URL: {e}",

@@ -33,6 +33,9 @@ pub struct Job {
     pub project: Option<String>,
     /// `CI_SERVER_FQDN` and `CI_SERVER_HOST`: the GitLab serving `CI_REGISTRY`.
     pub servers: Vec<String>,
+    /// `CI_SERVER_URL`: the GitLab that issued the job's credentials (issue 15 asks its
+    /// token service before the registry's challenge names it).
+    pub server_url: Option<String>,
     /// The registries `DOCKER_AUTH_CONFIG` holds an entry for: docker CLI 28.3 and newer
     /// prefer it over a stored login.
     pub docker_auth_config: Vec<Registry>,
@@ -60,6 +63,7 @@ impl Job {
                 .map(str::to_ascii_lowercase),
             servers,
             docker_auth_config: docker_auth_config_registries(lenient("DOCKER_AUTH_CONFIG")),
+            server_url: lenient("CI_SERVER_URL").map(str::to_string),
         })
     }
 

@@ -31,6 +31,7 @@ pub const LAYERS: &[(&str, usize)] = &[
     ("http", 3),
     ("handshake", 3),
     ("gitlab_api", 3),
+    ("known_realm", 3),
     ("verify", 3),
     ("diagnose", 3),
     ("safe_fs", 3),

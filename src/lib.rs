@@ -24,6 +24,7 @@ pub mod http;
 pub mod isolation;
 pub mod job;
 pub mod jwt;
+pub mod known_realm;
 #[cfg(test)]
 mod layers;
 pub mod local;

@@ -5,8 +5,9 @@
 use crate::access::{Holder, Intent, Kind};
 use crate::credentials::Candidate;
 use crate::gitlab_api::{self, SelfInfo};
-use crate::handshake::{self, Auth, Endpoint, PingError};
+use crate::handshake::{self, Auth, Endpoint, PingError, TokenReply};
 use crate::http::Http;
+use crate::known_realm::{self, Guess};
 
 use crate::diagnose::{TokenScopes, judge, token_scopes_verdict};
 pub use crate::verdict::{Check, Outcome, Verification};
@@ -23,12 +24,93 @@ pub async fn connect(http: &Http, check: &Check<'_>) -> Result<Session, PingErro
     Ok(Session { endpoint, auth })
 }
 
+/// The ping and, at the same time, the token request for `early`'s candidate to the
+/// guessed realm (issue 15). The early answer is kept only when the ping's challenge
+/// confirms the guess; otherwise it is dropped, unfinished if need be, and the
+/// candidate is asked again where the challenge points.
+pub async fn connect_with_early_token(
+    http: &Http,
+    check: &Check<'_>,
+    early: Option<(&Guess, &Candidate)>,
+) -> (Result<Session, PingError>, Option<TokenReply>) {
+    let Some((guess, c)) = early else {
+        return (connect(http, check).await, None);
+    };
+    let scope = scope(check);
+    let ping = connect(http, check);
+    let token = handshake::request_token(
+        http,
+        &guess.realm,
+        Some(known_realm::SERVICE),
+        scope.as_deref(),
+        &c.username,
+        &c.secret,
+    );
+    tokio::pin!(ping, token);
+    let mut answered = None;
+    let session = loop {
+        tokio::select! {
+            session = &mut ping => break session,
+            reply = &mut token, if answered.is_none() => answered = Some(reply),
+        }
+    };
+    match &session {
+        Ok(s) if guess.confirmed_by(&s.auth) => {}
+        Ok(s) => {
+            tracing::info!(
+                "the registry's challenge names {}, not the job's GitLab {}: asking there",
+                describe(&s.auth),
+                guess.realm
+            );
+            return (session, None);
+        }
+        Err(_) => return (session, None),
+    }
+    let reply = match answered {
+        Some(reply) => reply,
+        None => token.await,
+    };
+    (session, Some(reply))
+}
+
+fn describe(auth: &Auth) -> String {
+    match auth {
+        Auth::Bearer { realm, service } => format!(
+            "the token service {realm} (service {})",
+            service.as_deref().unwrap_or("unnamed")
+        ),
+        Auth::Basic => "Basic auth".into(),
+        Auth::Open => "no authentication".into(),
+    }
+}
+
+/// The scope the job needs, when its repository is known.
+fn scope(check: &Check<'_>) -> Option<String> {
+    check
+        .target
+        .repository
+        .as_ref()
+        .map(|r| check.intent.scope_for(r.as_str()))
+}
+
 /// Asks for exactly the access the job needs with one candidate, and judges the answer.
 pub async fn verify(
     http: &Http,
     session: &Session,
     check: &Check<'_>,
     c: &Candidate,
+) -> Verification {
+    verify_with(http, session, check, c, None).await
+}
+
+/// [`verify`], with the token service's answer already in hand when `early` holds one
+/// (asked from the realm the challenge confirmed).
+pub async fn verify_with(
+    http: &Http,
+    session: &Session,
+    check: &Check<'_>,
+    c: &Candidate,
+    early: Option<TokenReply>,
 ) -> Verification {
     let mut api_info = None;
     let mut learned_kind = None;
@@ -74,20 +156,20 @@ pub async fn verify(
             }
         }
         Auth::Bearer { realm, service } => {
-            let scope = check
-                .target
-                .repository
-                .as_ref()
-                .map(|r| check.intent.scope_for(r.as_str()));
-            let reply = handshake::request_token(
-                http,
-                realm,
-                service.as_deref(),
-                scope.as_deref(),
-                &c.username,
-                &c.secret,
-            )
-            .await;
+            let reply = match early {
+                Some(reply) => reply,
+                None => {
+                    handshake::request_token(
+                        http,
+                        realm,
+                        service.as_deref(),
+                        scope(check).as_deref(),
+                        &c.username,
+                        &c.secret,
+                    )
+                    .await
+                }
+            };
             judge(reply, c, check, realm.as_str(), api_info.as_ref())
         }
     };

@@ -470,6 +470,9 @@ fn lenient_rows() -> Vec<Row> {
         "RUST_LOG",
         "DOCKER_AUTH_CONFIG",
         "PATH",
+        // Only ever names where the job's own registry's tokens are asked early: a value
+        // that is no usable URL means no early request (issue 15).
+        "CI_SERVER_URL",
     ];
     let laptop = [
         "GLAB_CONFIG_DIR",

@@ -21,6 +21,7 @@ mod helper_mode;
 mod hostile;
 mod hostile_files;
 mod isolation;
+mod known_realm;
 mod leak_scan;
 mod local_emulation;
 mod login;

@@ -3,6 +3,7 @@
 //! docker and skopeo clients.
 
 pub mod auth;
+pub mod delay_proxy;
 pub mod docker;
 pub mod env;
 pub mod gitlab;
