@@ -16,6 +16,9 @@ pub const LAYERS: &[(&str, usize)] = &[
     ("yaml", 0),
     ("git_remote", 0),
     ("user_path", 0),
+    ("image_ref", 0),
+    ("dockerfile", 0),
+    ("tag_rules", 0),
     // 1 inputs: variables and what they say about the run.
     ("vars", 1),
     ("mode", 1),
