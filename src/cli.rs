@@ -35,6 +35,8 @@ pub struct Cli {
     pub command: Option<Command>,
     #[command(flatten)]
     pub common: Common,
+    #[command(flatten)]
+    pub preflight: Preflight,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Subcommand)]
@@ -237,6 +239,52 @@ pub struct Common {
     /// More detail on stderr (-v info, -vv debug, -vvv trace); RUST_LOG is honoured too.
     #[arg(short, long, global = true, action = ArgAction::Count)]
     pub verbose: u8,
+}
+
+/// What the job pulls and pushes (issue 14): `check`, `login` and `plan` prove (or, for
+/// `plan`, name the credential for) every image before the build. Kept in one struct
+/// so that the per-command option table can list them together.
+#[derive(Debug, Args, Default)]
+pub struct Preflight {
+    /// An image the job pushes (repeatable), e.g. registry.example.com/group/app:v1;
+    /// without a tag, latest.
+    #[arg(long, global = true, value_name = "IMAGE[:TAG]")]
+    pub push_image: Vec<String>,
+
+    /// A tag the job pushes to its own repository ($CI_REGISTRY_IMAGE, else --registry
+    /// and --repository); repeatable. Checked against GitLab's protected and immutable
+    /// tag rules.
+    #[arg(long, global = true, value_name = "TAG")]
+    pub tag: Vec<String>,
+
+    /// An image the job pulls (repeatable), e.g. a service's; $CI_JOB_IMAGE is added
+    /// when set and any of these flags is given.
+    #[arg(long, global = true, value_name = "IMAGE")]
+    pub pull_image: Vec<String>,
+
+    /// A Dockerfile or Containerfile the job builds (repeatable): every FROM and
+    /// COPY --from image is a pull.
+    #[arg(long, global = true, value_name = "PATH")]
+    pub dockerfile: Vec<PathBuf>,
+
+    /// A build argument for the Dockerfiles' ARG lines, as docker build takes it.
+    #[arg(long, global = true, value_name = "NAME=VALUE")]
+    pub build_arg: Vec<String>,
+
+    /// The credential for one registry host other than the job's, by the NAMES of the
+    /// variables holding the user and the secret (never the values); repeatable.
+    #[arg(long, global = true, value_name = "HOST=USER_VAR:SECRET_VAR")]
+    pub credential: Vec<String>,
+}
+
+impl Preflight {
+    /// Whether any image flag was given: only then is the whole job proven.
+    pub fn asked(&self) -> bool {
+        !(self.push_image.is_empty()
+            && self.tag.is_empty()
+            && self.pull_image.is_empty()
+            && self.dockerfile.is_empty())
+    }
 }
 
 /// No flag takes a value longer than a path can be.

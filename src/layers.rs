@@ -26,6 +26,7 @@ pub const LAYERS: &[(&str, usize)] = &[
     ("job", 2),
     ("credentials", 2),
     ("verdict", 2),
+    ("images", 2),
     ("selection", 2),
     // 3 effects: network, registry, verification, files, engines, the machine's
     // credential stores.

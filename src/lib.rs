@@ -23,6 +23,7 @@ pub mod handshake;
 pub mod helper;
 pub mod http;
 pub mod image_ref;
+pub mod images;
 pub mod isolation;
 pub mod job;
 pub mod jwt;
