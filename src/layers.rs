@@ -36,6 +36,7 @@ pub const LAYERS: &[(&str, usize)] = &[
     ("handshake", 3),
     ("gitlab_api", 3),
     ("verify", 3),
+    ("proof", 3),
     ("diagnose", 3),
     ("safe_fs", 3),
     ("auth_file", 3),
@@ -53,6 +54,7 @@ pub const LAYERS: &[(&str, usize)] = &[
     // 6 app.
     ("pipeline", 6),
     ("commands", 6),
+    ("preflight", 6),
     ("helper", 6),
     ("layers", 6),
 ];

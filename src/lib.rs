@@ -35,6 +35,8 @@ pub mod mode;
 pub mod names;
 pub mod output;
 pub mod pipeline;
+pub mod preflight;
+pub mod proof;
 pub mod report;
 pub mod safe_fs;
 pub mod secret;
