@@ -89,12 +89,13 @@ pub fn for_other_registry(
 }
 
 /// `HARBOR_HOST` (else `HARBOR_URL`'s host) with `HARBOR_USERNAME`/`HARBOR_PASSWORD`.
+/// The host is read leniently: the integration's variables are in every job of a
+/// project that has it, and a broken one must not stop a job that pulls nothing there.
 fn harbor(vars: &Vars, registry: &Registry) -> Result<Option<Candidate>, VarError> {
-    let host = match vars.setting("HARBOR_HOST")? {
+    let lenient = |name| vars.setting(name).ok().flatten();
+    let host = match lenient("HARBOR_HOST") {
         Some(h) => Registry::parse(h).ok(),
-        None => vars
-            .setting("HARBOR_URL")?
-            .and_then(|u| Registry::parse(u).ok()),
+        None => lenient("HARBOR_URL").and_then(|u| Registry::parse(u).ok()),
     };
     if !host.is_some_and(|h| h.same_as(registry)) {
         return Ok(None);
@@ -112,7 +113,7 @@ fn harbor(vars: &Vars, registry: &Registry) -> Result<Option<Candidate>, VarErro
         Origin::Variable("HARBOR_USERNAME".into()),
         "the Harbor integration's host",
     );
-    if let Some(project) = vars.setting("HARBOR_PROJECT")? {
+    if let Some(project) = lenient("HARBOR_PROJECT") {
         c.notes.push(format!(
             "GitLab's Harbor integration, project {}",
             crate::text::sanitize(project, 80)
