@@ -284,23 +284,6 @@ fn table(rows: &[Vec<String>]) -> String {
     out
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn a_huge_cell_is_cut_not_a_panic() {
-        // Found by the bad-input table: a 128 KiB user name overflowed `{:<width$}`.
-        let rows = vec![
-            vec!["USER".to_string(), "VERDICT".to_string()],
-            vec![format!("{}\n", "a".repeat(131_000)), "not used".to_string()],
-        ];
-        let text = table(&rows);
-        assert_eq!(text.lines().count(), 2);
-        assert!(text.lines().all(|l| l.chars().count() < 100), "{text}");
-    }
-}
-
 /// The preflight's table (issue 14): one row per image, columns padded; the detail of
 /// every row that is not plainly ok follows the table, one line each.
 pub fn preflight_text(rows: &[crate::images::Row]) -> String {
@@ -380,4 +363,21 @@ pub fn preflight_json(rows: &[crate::images::Row], summary: &str) -> Value {
         })
         .collect();
     json!({"images": images, "summary": summary})
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_huge_cell_is_cut_not_a_panic() {
+        // Found by the bad-input table: a 128 KiB user name overflowed `{:<width$}`.
+        let rows = vec![
+            vec!["USER".to_string(), "VERDICT".to_string()],
+            vec![format!("{}\n", "a".repeat(131_000)), "not used".to_string()],
+        ];
+        let text = table(&rows);
+        assert_eq!(text.lines().count(), 2);
+        assert!(text.lines().all(|l| l.chars().count() < 100), "{text}");
+    }
 }

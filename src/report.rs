@@ -295,6 +295,7 @@ mod tests {
             "a\"b",
         ] {
             let report = Report {
+                images: Vec::new(),
                 logins: vec![Some(Facts(vec![("GRANTED", value.to_string())]))],
             };
             let err = report.render().unwrap_err().to_string();

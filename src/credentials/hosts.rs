@@ -61,7 +61,7 @@ pub fn for_other_registry(
     registry: &Registry,
     flags: &[HostCredential],
 ) -> Result<Option<Candidate>, VarError> {
-    for flag in flags.iter().filter(|f| f.registry.same_as(registry)) {
+    if let Some(flag) = flags.iter().find(|f| f.registry.same_as(registry)) {
         let user = vars.setting(&flag.user_var)?.unwrap_or_default();
         let secret = vars.setting(&flag.secret_var)?;
         let problem = match (user.is_empty(), secret.is_none()) {

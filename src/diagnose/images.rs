@@ -462,7 +462,7 @@ mod tests {
             written: "$REGISTRY/app".into(),
             problem: "ARG REGISTRY has no value".into(),
         });
-        assert_eq!(preflight_exit(&[row.clone()]), Exit::Usage);
+        assert_eq!(preflight_exit(std::slice::from_ref(&row)), Exit::Usage);
         assert!(preflight_summary(&[row]).contains("Dockerfile:3"));
     }
 }

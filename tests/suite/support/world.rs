@@ -132,6 +132,14 @@ pub struct PushProtection {
     pub min_push_level: Role,
 }
 
+/// A protected container tag rule (GA 17.11, reference 9.3): pushes of tags matching
+/// the RE2 `pattern` need at least `min_push_level`.
+#[derive(Clone, Debug)]
+pub struct TagProtection {
+    pub pattern: String,
+    pub min_push_level: Role,
+}
+
 #[derive(Clone, Debug)]
 pub struct Project {
     /// Full path as GitLab stores it; may contain upper case.
@@ -145,6 +153,10 @@ pub struct Project {
     /// Source projects (or groups, as a path prefix) whose job tokens may reach this project.
     pub job_token_allowlist: Vec<String>,
     pub push_protection: Vec<PushProtection>,
+    /// Protected container tags (reference 9.3).
+    pub tag_protection: Vec<TagProtection>,
+    /// Immutable tag patterns (RE2; reference 9.3).
+    pub immutable_tags: Vec<String>,
 }
 
 impl Project {
@@ -158,6 +170,8 @@ impl Project {
             ci_enabled: true,
             job_token_allowlist: Vec::new(),
             push_protection: Vec::new(),
+            tag_protection: Vec::new(),
+            immutable_tags: Vec::new(),
         }
     }
 }
