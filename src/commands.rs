@@ -431,7 +431,11 @@ fn logout(config: &Config) -> Result<Exit> {
     let engine = engines::select(config.engine, &config.paths, &config.engine_policy)
         .map_err(engine_failure)?;
     let mut done = Vec::new();
-    for target in &config.targets {
+    let mut targets = config.targets.clone();
+    if let Some(pf) = &config.preflight {
+        targets.extend(crate::preflight::logout_targets(config, pf)?);
+    }
+    for target in &targets {
         let removed = engine.logout(&target.keys).map_err(engine_failure)?;
         config.printer.summary(&if removed {
             format!(

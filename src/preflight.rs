@@ -215,6 +215,12 @@ pub fn login(
     if exit != Exit::Success {
         return Ok(exit);
     }
+    // A login found in the docker config is stored there already: storing it again
+    // would change nothing, and logging out later would remove the user's own.
+    let logins: Vec<_> = logins
+        .into_iter()
+        .filter(|(_, c, _)| !c.origin.is_last_resort())
+        .collect();
     let mut worst = Exit::Success;
     let mut stored_hosts = Vec::new();
     for (registry, candidate, plain_http) in &logins {
@@ -264,4 +270,30 @@ pub fn login(
             .map_err(|e| crate::error::Failure::usage(e.to_string()))?;
     }
     Ok(worst)
+}
+
+/// The registries `logout` also clears with image flags: every host but the targets'
+/// whose credential a `login` with the same flags would store (none for anonymous
+/// hosts, nor for one whose credential is an earlier `docker login`).
+pub fn logout_targets(config: &Config, pf: &Preflight) -> Result<Vec<Target>> {
+    Ok(host_plans(config, pf)?
+        .into_iter()
+        .filter(|h| {
+            !config
+                .targets
+                .iter()
+                .any(|t| t.registry.same_as(&h.registry))
+        })
+        .filter(|h| {
+            h.candidates
+                .iter()
+                .any(|c| c.problem.is_none() && !c.origin.is_last_resort())
+        })
+        .map(|h| Target {
+            keys: vec![h.registry.host_port()],
+            registry: h.registry,
+            repository: None,
+            dependency_proxy: h.dependency_proxy,
+        })
+        .collect())
 }

@@ -309,6 +309,65 @@ fn a_harbor_integration_credential_is_found_and_verified() {
         "{config}"
     );
     assert_eq!(config["auths"].as_object().unwrap().len(), 1, "{config}");
+    assert_contains(out.said(), "from HARBOR_USERNAME; stored by auth-file");
+
+    // logout with the same flags clears the Harbor host's entry.
+    let run = job(&bed);
+    let stored = run.home().join(".docker/config.json");
+    std::fs::create_dir_all(stored.parent().unwrap()).unwrap();
+    std::fs::write(&stored, config.to_string()).unwrap();
+    let out = run
+        .envs([
+            ("HARBOR_HOST", hub.host_port()),
+            ("HARBOR_USERNAME", ROBOT.to_string()),
+            ("HARBOR_PASSWORD", ROBOT_PASSWORD.to_string()),
+        ])
+        .args(["logout", "--engine", "auth-file", "--pull-image", &image])
+        .allow_secret_in(&stored)
+        .run()
+        .expect_code(0);
+    let config = crate::support::read_json(&out.docker_config());
+    assert!(config["auths"].get(hub.host_port()).is_none(), "{config}");
+}
+
+#[test]
+fn a_named_credential_goes_to_its_host_only() {
+    let bed = TestBed::start();
+    let hub = hub();
+    let seeded = hub.requests().len();
+    // A credential named for another host, and the job's own: neither reaches the hub.
+    let out = job(&bed)
+        .env("QUAY_USER", "q")
+        .env("QUAY_TOKEN", "quay-token-Vb7Nc2Xz9Lk")
+        .secret("quay-token-Vb7Nc2Xz9Lk")
+        .args([
+            "check",
+            "--credential",
+            "quay.example.com=QUAY_USER:QUAY_TOKEN",
+        ])
+        .arg("--pull-image")
+        .arg(format!("{}/library/alpine:3.20", hub.host_port()))
+        .run()
+        .expect_code(0);
+    assert_contains(&out.stdout, "anonymous");
+    let requests = &hub.requests()[seeded..];
+    assert_eq!(requests.len(), 1);
+    assert_eq!(requests[0].user, None);
+
+    // Named for the hub, it is used there, and a wrong one is refused (exit 4).
+    let out = job(&bed)
+        .env("HUB_USER", ROBOT)
+        .env("HUB_TOKEN", "not-the-password-Hs3Kq8")
+        .secret("not-the-password-Hs3Kq8")
+        .arg("check")
+        .arg("--credential")
+        .arg(format!("{}=HUB_USER:HUB_TOKEN", hub.host_port()))
+        .arg("--pull-image")
+        .arg(format!("{}/team/base:1", hub.host_port()))
+        .run()
+        .expect_code(4);
+    assert_contains(&out.stdout, "incorrect username or password");
+    assert_eq!(hub.requests().last().unwrap().user.as_deref(), Some(ROBOT));
 }
 
 #[test]
