@@ -229,7 +229,8 @@ impl Config {
             budget: c.retry_timeout,
             ..RetryPolicy::default()
         };
-        let preflight = preflight(&preflight_flags, &vars, &targets)?;
+        let named_target = !c.registry.is_empty() || c.repository.is_some();
+        let preflight = preflight(&preflight_flags, &vars, &targets, named_target)?;
         let mut scrub = secrets_in(&vars, &sources, &explicit.password_var);
         for flag in preflight.iter().flat_map(|p| &p.host_credentials) {
             scrub.extend(vars.setting(&flag.secret_var)?.map(Secret::new));
@@ -276,6 +277,7 @@ fn preflight(
     flags: &crate::cli::Preflight,
     vars: &Vars,
     targets: &[Target],
+    named_target: bool,
 ) -> Result<Option<Preflight>> {
     let mut host_credentials = Vec::new();
     for flag in &flags.credential {
@@ -314,17 +316,22 @@ fn preflight(
             read_dockerfile(path)?,
         ));
     }
+    // `--tag` pushes to the repository the flags name, else to CI_REGISTRY_IMAGE.
+    let target_image = || {
+        targets.first().and_then(|t| {
+            let repo = t.repository.as_ref()?;
+            crate::image_ref::ImageRef::parse(&format!("{}/{repo}", t.registry)).ok()
+        })
+    };
     let own_image = match vars.setting("CI_REGISTRY_IMAGE")? {
+        _ if named_target => target_image(),
         Some(image) => Some(crate::image_ref::ImageRef::parse(image).map_err(|e| {
             Failure::usage(format!(
                 "CI_REGISTRY_IMAGE '{}' {e}",
                 crate::text::sanitize(image, 120)
             ))
         })?),
-        None => targets.first().and_then(|t| {
-            let repo = t.repository.as_ref()?;
-            crate::image_ref::ImageRef::parse(&format!("{}/{repo}", t.registry)).ok()
-        }),
+        None => target_image(),
     };
     let spec = crate::images::spec(&crate::images::Asked {
         push_images: &flags.push_image,

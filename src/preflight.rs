@@ -1,8 +1,9 @@
 //! `plan`, `check` and `login` for a whole job (issue 14): which credential each
 //! registry host gets, the live proof of every image, the table, and one login per host
-//! that needs a credential. The job's own registry and dependency proxy keep the
-//! ranked candidates of every other call; other hosts get `credentials::for_other_registry`,
-//! else an earlier `docker login`, else nothing (anonymous).
+//! that needs a credential. The job's own registry, dependency proxy and `--registry`
+//! keep the ranked candidates of every other call; other hosts get
+//! `credentials::for_other_registry`, else an earlier `docker login`, else nothing
+//! (anonymous).
 
 use crate::access::Intent;
 use crate::config::{Config, Preflight};
@@ -21,7 +22,10 @@ pub fn host_plans(config: &Config, pf: &Preflight) -> Result<Vec<HostPlan>> {
     let mut out = Vec::new();
     for registry in pf.spec.registries() {
         let dependency_proxy = job.is_dependency_proxy(&registry);
-        let candidates = if job.is_own_registry(&registry) || dependency_proxy {
+        // The call's own registries (the job's, the dependency proxy, `--registry`) keep
+        // the ranked candidates, the explicit credential among them.
+        let targeted = config.targets.iter().any(|t| t.registry.same_as(&registry));
+        let candidates = if job.is_own_registry(&registry) || dependency_proxy || targeted {
             let need = pf.spec.need_on(&registry);
             let intent = if need == Need::Push && !dependency_proxy {
                 Intent::Push

@@ -459,3 +459,32 @@ fn a_login_proves_the_job_first_and_stops_before_any_login() {
         format!("CI_REGISTRY_LOGIN_HOSTS={}", bed.registry().host_port()),
     );
 }
+
+#[test]
+fn on_a_laptop_the_named_registry_gets_the_explicit_credential() {
+    let bed = TestBed::with_world(tag_rules_world());
+    let out = ci_registry_login()
+        .env("REGISTRY_USER", "alice")
+        .env("REGISTRY_PASSWORD", ALICE_PAT_RW)
+        .arg("check")
+        .arg("--registry")
+        .arg(bed.registry().host_port())
+        .args([
+            "--repository",
+            "group/app",
+            "--tag",
+            "feature-1",
+            "--tag",
+            "v3",
+        ])
+        .run()
+        .expect_code(4);
+    assert_contains(&out.stdout, "access-token from REGISTRY_PASSWORD");
+    assert_contains(&out.stdout, "tag v3 is protected");
+    let requests = bed.gitlab().requests_to("/jwt/auth");
+    assert_eq!(requests.len(), 1);
+    assert_eq!(
+        requests[0].authorization,
+        Some(crate::support::Authorization::Basic("alice".into()))
+    );
+}
