@@ -43,6 +43,8 @@ pub struct Cli {
     /// [`APPLIES_TO`]); filled by [`try_parse_from`].
     #[arg(skip)]
     pub inapplicable: Vec<String>,
+    #[command(flatten)]
+    pub preflight: Preflight,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Subcommand)]
@@ -366,6 +368,14 @@ pub const APPLIES_TO: &[(&str, &[Applies])] = &[
     ("quiet", &[L, P, C, LO, HP, HI]),
     ("verbose", &[L, P, C, LO, HP, HI]),
     ("ignore_inapplicable", &[L, P, C, LO, HP, HI]),
+    // Issue 14's preflight: what the job pulls and pushes. Logout takes the images and
+    // credentials too, to clear every host a login with the same flags stored.
+    ("push_image", &[L, P, C, LO]),
+    ("tag", &[L, P, C]),
+    ("pull_image", &[L, P, C, LO]),
+    ("dockerfile", &[L, P, C, LO]),
+    ("build_arg", &[L, P, C, LO]),
+    ("credential", &[L, P, C, LO]),
 ];
 
 /// Whether option `id` applies to `command`; clap's own `help` and `version` always do.
@@ -464,6 +474,52 @@ fn inapplicable(parser: &clap::Command, given: &[&str], command: Command) -> Vec
             )
         })
         .collect()
+}
+
+/// What the job pulls and pushes (issue 14): `check`, `login` and `plan` prove (or, for
+/// `plan`, name the credential for) every image before the build. Kept in one struct
+/// so that the per-command option table can list them together.
+#[derive(Debug, Args, Default)]
+pub struct Preflight {
+    /// An image the job pushes (repeatable), e.g. registry.example.com/group/app:v1;
+    /// without a tag, latest.
+    #[arg(long, global = true, value_name = "IMAGE[:TAG]")]
+    pub push_image: Vec<String>,
+
+    /// A tag the job pushes to its own repository ($CI_REGISTRY_IMAGE, else --registry
+    /// and --repository); repeatable. Checked against GitLab's protected and immutable
+    /// tag rules.
+    #[arg(long, global = true, value_name = "TAG")]
+    pub tag: Vec<String>,
+
+    /// An image the job pulls (repeatable), e.g. a service's; $CI_JOB_IMAGE is added
+    /// when set and any of these flags is given.
+    #[arg(long, global = true, value_name = "IMAGE")]
+    pub pull_image: Vec<String>,
+
+    /// A Dockerfile or Containerfile the job builds (repeatable): every FROM and
+    /// COPY --from image is a pull.
+    #[arg(long, global = true, value_name = "PATH")]
+    pub dockerfile: Vec<PathBuf>,
+
+    /// A build argument for the Dockerfiles' ARG lines, as docker build takes it.
+    #[arg(long, global = true, value_name = "NAME=VALUE")]
+    pub build_arg: Vec<String>,
+
+    /// The credential for one registry host other than the job's, by the NAMES of the
+    /// variables holding the user and the secret (never the values); repeatable.
+    #[arg(long, global = true, value_name = "HOST=USER_VAR:SECRET_VAR")]
+    pub credential: Vec<String>,
+}
+
+impl Preflight {
+    /// Whether any image flag was given: only then is the whole job proven.
+    pub fn asked(&self) -> bool {
+        !(self.push_image.is_empty()
+            && self.tag.is_empty()
+            && self.pull_image.is_empty()
+            && self.dockerfile.is_empty())
+    }
 }
 
 /// No flag takes a value longer than a path can be.
@@ -583,8 +639,15 @@ mod tests {
         }
         let logout = help(&["logout", "--help"]);
         assert!(logout.contains("--engine") && logout.contains("--isolate"));
+        // Whole flags: logout takes --push-image and --pull-image (issue 14).
+        let shows = |help: &str, flag: &str| {
+            help.lines().any(|l| {
+                l.split_whitespace()
+                    .any(|w| w.trim_end_matches(',') == flag)
+            })
+        };
         for absent in ["--push", "--pull", "--use", "--no-verify", "--username"] {
-            assert!(!logout.contains(absent), "logout --help shows {absent}");
+            assert!(!shows(&logout, absent), "logout --help shows {absent}");
         }
         let top = help(&["--help"]);
         assert!(top.contains("--report") && top.contains("Commands:"));

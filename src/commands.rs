@@ -81,6 +81,9 @@ fn build_plan(config: &Config, target: &Target) -> Result<Plan> {
 }
 
 fn plan(config: &Config) -> Result<Exit> {
+    if let Some(pf) = &config.preflight {
+        return crate::preflight::plan(config, pf);
+    }
     let mut exit = Exit::Success;
     for target in &config.targets {
         let plan = build_plan(config, target)?;
@@ -220,6 +223,9 @@ fn check(config: &Config) -> Result<Exit> {
     let http = Arc::new(
         Http::new(&config.net).map_err(|e| Failure::new(Exit::Unreachable, e.to_string()))?,
     );
+    if let Some(pf) = &config.preflight {
+        return crate::preflight::check(config, pf, &rt, &http);
+    }
     let mut exit = Exit::Success;
     for target in &config.targets {
         let mut plan = build_plan(config, target)?;
@@ -247,6 +253,12 @@ fn login(config: &Config) -> Result<Exit> {
     } else {
         None
     };
+    if let Some(pf) = &config.preflight {
+        let live = rt_http.as_ref().map(|(rt, http)| (rt, http.as_ref()));
+        let exit = crate::preflight::login(config, pf, engine.as_ref(), live)?;
+        announce_isolation(config, exit)?;
+        return Ok(exit);
+    }
     let mut exit = Exit::Success;
     let mut report = Report::default();
     for target in &config.targets {
@@ -455,7 +467,11 @@ fn logout(config: &Config) -> Result<Exit> {
     let engine = engines::select(config.engine, &config.paths, &config.engine_policy)
         .map_err(engine_failure)?;
     let mut done = Vec::new();
-    for target in &config.targets {
+    let mut targets = config.targets.clone();
+    if let Some(pf) = &config.preflight {
+        targets.extend(crate::preflight::logout_targets(config, pf)?);
+    }
+    for target in &targets {
         let removed = engine.logout(&target.keys).map_err(engine_failure)?;
         config.printer.summary(&if removed {
             format!(

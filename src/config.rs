@@ -63,6 +63,15 @@ pub struct Config {
     pub vars: Vars,
     /// Said once per run, whatever happens.
     pub warnings: Vec<String>,
+    /// What the job pulls and pushes, when any image flag was given (issue 14).
+    pub preflight: Option<Preflight>,
+}
+
+/// The whole job to prove: its images and the per-host credentials the user named.
+#[derive(Debug, Clone)]
+pub struct Preflight {
+    pub spec: crate::images::Spec,
+    pub host_credentials: Vec<credentials::HostCredential>,
 }
 
 impl From<VarError> for Failure {
@@ -74,6 +83,7 @@ impl From<VarError> for Failure {
 impl Config {
     pub fn new(cli: Cli, vars: Vars) -> Result<Config> {
         let c = cli.common;
+        let preflight_flags = cli.preflight;
         check_paths(&c)?;
         let mode = Mode::detect(&vars);
         let vars = crate::vars::with_home_variables(vars, mode.is_local());
@@ -228,10 +238,13 @@ impl Config {
             budget: c.retry_timeout,
             ..RetryPolicy::default()
         };
-        let engine_policy = RunPolicy {
-            retry,
-            scrub: secrets_in(&vars, &sources, &explicit.password_var),
-        };
+        let named_target = !c.registry.is_empty() || c.repository.is_some();
+        let preflight = preflight(&preflight_flags, &vars, &targets, named_target)?;
+        let mut scrub = secrets_in(&vars, &sources, &explicit.password_var);
+        for flag in preflight.iter().flat_map(|p| &p.host_credentials) {
+            scrub.extend(vars.setting(&flag.secret_var)?.map(Secret::new));
+        }
+        let engine_policy = RunPolicy { retry, scrub };
         Ok(Config {
             command,
             intent,
@@ -263,8 +276,105 @@ impl Config {
             sources,
             vars,
             warnings,
+            preflight,
         })
     }
+}
+
+/// The images the job touches, from `--push-image`, `--tag`, `--pull-image`,
+/// `--dockerfile` (with `--build-arg`) and `CI_JOB_IMAGE`; `None` without any image flag.
+fn preflight(
+    flags: &crate::cli::Preflight,
+    vars: &Vars,
+    targets: &[Target],
+    named_target: bool,
+) -> Result<Option<Preflight>> {
+    let mut host_credentials = Vec::new();
+    for flag in &flags.credential {
+        host_credentials.push(credentials::HostCredential::parse(flag).map_err(Failure::usage)?);
+    }
+    if !flags.asked() {
+        if !flags.build_arg.is_empty() {
+            return Err(Failure::usage(
+                "--build-arg fills the ARG lines of a --dockerfile: give the Dockerfile too",
+            ));
+        }
+        return Ok(None);
+    }
+    let mut build_args = Vec::new();
+    for arg in &flags.build_arg {
+        // As docker build: `NAME` alone takes the variable's value.
+        let (name, value) = match arg.split_once('=') {
+            Some((n, v)) => (n, Some(v.to_string())),
+            None => (
+                arg.as_str(),
+                vars.get(arg).ok().flatten().map(str::to_string),
+            ),
+        };
+        if !is_variable_name(name) {
+            return Err(Failure::usage(format!(
+                "--build-arg '{}' takes NAME=VALUE, NAME being an ARG's name",
+                crate::text::sanitize(name, 80)
+            )));
+        }
+        build_args.extend(value.map(|v| (name.to_string(), v)));
+    }
+    let mut dockerfiles = Vec::new();
+    for path in &flags.dockerfile {
+        dockerfiles.push((
+            crate::text::sanitize(&path.to_string_lossy(), 120),
+            read_dockerfile(path)?,
+        ));
+    }
+    // `--tag` pushes to the repository the flags name, else to CI_REGISTRY_IMAGE.
+    let target_image = || {
+        targets.first().and_then(|t| {
+            let repo = t.repository.as_ref()?;
+            crate::image_ref::ImageRef::parse(&format!("{}/{repo}", t.registry)).ok()
+        })
+    };
+    let own_image = match vars.setting("CI_REGISTRY_IMAGE")? {
+        _ if named_target => target_image(),
+        Some(image) => Some(crate::image_ref::ImageRef::parse(image).map_err(|e| {
+            Failure::usage(format!(
+                "CI_REGISTRY_IMAGE '{}' {e}",
+                crate::text::sanitize(image, 120)
+            ))
+        })?),
+        None => target_image(),
+    };
+    let spec = crate::images::spec(&crate::images::Asked {
+        push_images: &flags.push_image,
+        tags: &flags.tag,
+        pull_images: &flags.pull_image,
+        job_image: vars.setting("CI_JOB_IMAGE")?,
+        own_image,
+        dockerfiles: &dockerfiles,
+        build_args: &build_args,
+    })
+    .map_err(Failure::usage)?;
+    Ok(Some(Preflight {
+        spec,
+        host_credentials,
+    }))
+}
+
+/// A Dockerfile is text a person wrote: at most 1 MiB, UTF-8, a regular file.
+fn read_dockerfile(path: &Path) -> Result<String> {
+    let shown = crate::text::sanitize(&path.to_string_lossy(), 120);
+    let fail = |why: String| Failure::usage(format!("--dockerfile '{shown}' {why}"));
+    if let Some(problem) = crate::user_path::problem(path) {
+        return Err(fail(problem.to_string()));
+    }
+    let meta = std::fs::metadata(path).map_err(|e| fail(format!("cannot be read: {e}")))?;
+    if !meta.is_file() {
+        return Err(fail("is not a regular file".into()));
+    }
+    if meta.len() > 1 << 20 {
+        return Err(fail("is larger than 1 MiB; no Dockerfile is".into()));
+    }
+    let bytes = std::fs::read(path).map_err(|e| fail(format!("cannot be read: {e}")))?;
+    String::from_utf8(bytes).map_err(|_| fail("is not UTF-8 text".into()))
 }
 
 /// Where the explicit credential may be sent (issue 11): the registries `--password-for`

@@ -3,6 +3,12 @@
 //! check is unit-tested here, table by table; the end-to-end tests prove the same
 //! messages against the emulator.
 
+mod images;
+
+pub use images::{
+    DOCKER_HUB_ANONYMOUS_LIMIT, image_row, preflight_exit, preflight_summary, unnamed_row,
+};
+
 use crate::access::JOB_TOKEN_USER;
 use crate::access::{self, Action, Holder, Intent, Kind, Scope};
 use crate::credentials::Candidate;

@@ -7,6 +7,7 @@
 
 use crate::challenge;
 use crate::http::{Credential, Http, NetError, NetErrorKind, Reply};
+use crate::images::Presence;
 use crate::jwt::Claims;
 use crate::names::{Registry, Scheme};
 use crate::secret::Secret;
@@ -268,32 +269,54 @@ pub async fn request_token(
     username: &str,
     secret: &Secret,
 ) -> TokenReply {
+    let scopes: Vec<String> = scope.map(str::to_string).into_iter().collect();
+    request_scoped_token(http, realm, service, &scopes, Some((username, secret)))
+        .await
+        .0
+}
+
+/// One token request for several scopes (one `scope=` each, as docker sends them and
+/// GitLab and Docker Hub accept), with Basic credentials or anonymous. Also returns the
+/// registry token itself, for the manifest requests it authorises.
+pub async fn request_scoped_token(
+    http: &Http,
+    realm: &Url,
+    service: Option<&str>,
+    scopes: &[String],
+    login: Option<(&str, &Secret)>,
+) -> (TokenReply, Option<Secret>) {
     let mut url = realm.clone();
     {
         let mut query = url.query_pairs_mut();
         if let Some(service) = service {
             query.append_pair("service", service);
         }
-        if let Some(scope) = scope {
+        for scope in scopes {
             query.append_pair("scope", scope);
         }
     }
     // Pushing to a new path sometimes gets a spurious 404 under concurrency; retry it.
-    let retry_404 = scope.is_some_and(|s| s.contains("push"));
-    let mut reply = match http
-        .get(url.as_str(), Credential::Basic(username, secret), retry_404)
-        .await
-    {
-        Ok(reply) => reply,
-        Err(e) => return TokenReply::Net(e),
+    let retry_404 = scopes.iter().any(|s| s.contains("push"));
+    let credential = match login {
+        Some((username, secret)) => Credential::Basic(username, secret),
+        None => Credential::None,
     };
-    match reply.status {
+    let mut reply = match http.get(url.as_str(), credential, retry_404).await {
+        Ok(reply) => reply,
+        Err(e) => return (TokenReply::Net(e), None),
+    };
+    let reply = match reply.status {
         200 => {
             // The registry token is a credential while it lives: wiped once read.
             let body = Zeroizing::new(std::mem::take(&mut reply.body));
             match token_from_body(&body).map(Zeroizing::new) {
                 Ok(token) => match Claims::decode(&token) {
-                    Ok(claims) => TokenReply::Granted(claims),
+                    Ok(claims) => {
+                        return (
+                            TokenReply::Granted(claims),
+                            Some(Secret::new(token.as_str())),
+                        );
+                    }
                     Err(e) => TokenReply::Broken(format!(
                         "{realm} answered 200 with an unreadable token: {e}"
                     )),
@@ -316,7 +339,33 @@ pub async fn request_token(
                 m => format!(": {m}"),
             }
         )),
-    }
+    };
+    (reply, None)
+}
+
+/// The manifest media types a pull accepts: without them a registry may answer for
+/// an older format, or not find an OCI index.
+const MANIFEST_TYPES: &str = "application/vnd.oci.image.index.v1+json, application/vnd.docker.distribution.manifest.list.v2+json, application/vnd.oci.image.manifest.v1+json, application/vnd.docker.distribution.manifest.v2+json";
+
+/// `HEAD /v2/<repo>/manifests/<ref>` with the registry token (Basic credentials on a
+/// Basic-auth registry, none on an open one).
+pub async fn manifest(
+    http: &Http,
+    endpoint: &Endpoint,
+    repository: &str,
+    reference: &str,
+    credential: Credential<'_>,
+) -> Result<Presence, NetError> {
+    let url = format!("{}/v2/{repository}/manifests/{reference}", endpoint.base);
+    let reply = http
+        .head(&url, credential, &[("Accept", MANIFEST_TYPES)])
+        .await?;
+    Ok(match reply.status {
+        200 => Presence::Exists,
+        404 => Presence::Missing,
+        s @ (401 | 403) => Presence::Refused(s),
+        s => Presence::Other(s),
+    })
 }
 
 /// `GET /v2/` with Basic credentials, for registries that use Basic auth.

@@ -143,6 +143,8 @@ pub enum Credential<'a> {
     Basic(&'a str, &'a Secret),
     /// GitLab API: `PRIVATE-TOKEN`.
     PrivateToken(&'a Secret),
+    /// A registry token, on the registry it was issued for.
+    Bearer(&'a Secret),
 }
 
 #[derive(Debug)]
@@ -212,11 +214,34 @@ impl Http {
         credential: Credential<'_>,
         retry_404: bool,
     ) -> Result<Reply, NetError> {
+        self.send(reqwest::Method::GET, url, credential, &[], retry_404)
+            .await
+    }
+
+    /// HEAD, with the same retries as [`Http::get`]: a manifest's existence.
+    pub async fn head(
+        &self,
+        url: &str,
+        credential: Credential<'_>,
+        headers: &[(&str, &str)],
+    ) -> Result<Reply, NetError> {
+        self.send(reqwest::Method::HEAD, url, credential, headers, false)
+            .await
+    }
+
+    async fn send(
+        &self,
+        method: reqwest::Method,
+        url: &str,
+        credential: Credential<'_>,
+        headers: &[(&str, &str)],
+        retry_404: bool,
+    ) -> Result<Reply, NetError> {
         let started = Instant::now();
         let mut attempt = 1;
         loop {
-            tracing::info!(attempt, of = self.retry.attempts, %url, "GET");
-            let result = self.once(url, &credential).await;
+            tracing::info!(attempt, of = self.retry.attempts, %url, %method);
+            let result = self.once(&method, url, &credential, headers).await;
             let wait = match &result {
                 Ok(reply) if retryable(reply.status, retry_404) => {
                     retry_after(reply).unwrap_or_else(|| self.retry.delay(attempt))
@@ -249,10 +274,29 @@ impl Http {
         }
     }
 
-    async fn once(&self, url: &str, credential: &Credential<'_>) -> Result<Reply, NetError> {
-        let mut request = self.client.get(url);
+    async fn once(
+        &self,
+        method: &reqwest::Method,
+        url: &str,
+        credential: &Credential<'_>,
+        headers: &[(&str, &str)],
+    ) -> Result<Reply, NetError> {
+        let mut request = self.client.request(method.clone(), url);
+        for (name, value) in headers {
+            request = request.header(*name, *value);
+        }
         match credential {
             Credential::None => {}
+            Credential::Bearer(token) => {
+                let header = secrecy::zeroize::Zeroizing::new(format!("Bearer {}", token.expose()));
+                let mut value = HeaderValue::from_str(&header).map_err(|_| NetError {
+                    url: url.into(),
+                    kind: NetErrorKind::Other,
+                    reason: "the registry token cannot travel in an HTTP header".into(),
+                })?;
+                value.set_sensitive(true);
+                request = request.header("Authorization", value);
+            }
             Credential::Basic(user, secret) => {
                 request = request.basic_auth(user, Some(secret.expose()))
             }

@@ -29,6 +29,43 @@ pub struct AccessEntry {
     pub name: String,
     #[serde(default)]
     pub actions: Vec<String>,
+    /// GitLab's `meta`: the project, and its tag rules for this user (reference 9.3).
+    #[serde(default)]
+    pub meta: Option<Meta>,
+}
+
+/// An access entry's `meta` as GitLab's registry reads it (reference 1.7 and 9.3);
+/// unknown fields are ignored, a field of another shape is absent.
+#[derive(Debug, Clone, Default, Deserialize, PartialEq)]
+pub struct Meta {
+    #[serde(default, deserialize_with = "lenient")]
+    pub project_path: Option<String>,
+    /// Protected tags: one array of RE2 patterns per action, each a rule that denies
+    /// this user the action on matching tags.
+    #[serde(default, deserialize_with = "lenient")]
+    pub tag_deny_access_patterns: Option<TagDenyPatterns>,
+    /// Immutable tags: RE2 patterns; a matching tag that exists cannot be overwritten.
+    #[serde(default, deserialize_with = "lenient")]
+    pub tag_immutable_patterns: Option<Vec<String>>,
+}
+
+#[derive(Debug, Clone, Default, Deserialize, PartialEq)]
+pub struct TagDenyPatterns {
+    #[serde(default)]
+    pub push: Vec<String>,
+    #[serde(default)]
+    pub delete: Vec<String>,
+}
+
+/// A field of an unexpected shape reads as absent: a token service's extra is no reason
+/// to refuse the token.
+fn lenient<'de, D, T>(d: D) -> Result<Option<T>, D::Error>
+where
+    D: serde::Deserializer<'de>,
+    T: serde::de::DeserializeOwned,
+{
+    let value = serde_json::Value::deserialize(d)?;
+    Ok(serde_json::from_value(value).ok())
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -82,6 +119,27 @@ impl Claims {
             .iter()
             .filter(move |a| a.kind == "repository" && a.name.eq_ignore_ascii_case(repository))
             .flat_map(|a| a.actions.iter())
+    }
+
+    /// The tag rules GitLab sent for one repository: every entry's patterns together.
+    pub fn tag_rules(&self, repository: &str) -> crate::tag_rules::TagRules {
+        let mut rules = crate::tag_rules::TagRules::default();
+        for meta in self
+            .access
+            .iter()
+            .filter(|a| a.kind == "repository" && a.name.eq_ignore_ascii_case(repository))
+            .filter_map(|a| a.meta.as_ref())
+        {
+            if let Some(deny) = &meta.tag_deny_access_patterns {
+                rules.sent = true;
+                rules.deny_push.extend(deny.push.iter().cloned());
+            }
+            if let Some(immutable) = &meta.tag_immutable_patterns {
+                rules.sent = true;
+                rules.immutable.extend(immutable.iter().cloned());
+            }
+        }
+        rules
     }
 
     /// `exp - iat` in whole seconds, when both are present and sane.
@@ -153,6 +211,26 @@ mod tests {
         assert_eq!(c.granted("group/other"), vec![]);
         assert_eq!(c.lifetime_seconds(), Some(300));
         assert_eq!(c.auth_type.as_deref(), Some("build"));
+    }
+
+    #[test]
+    fn reads_tag_rules_from_meta() {
+        let t = token(
+            r#"{"access":[{"type":"repository","name":"group/app","actions":["pull","push"],"meta":{"project_path":"group/app","tag_deny_access_patterns":{"push":["^v\\d+$"],"delete":[]},"tag_immutable_patterns":["^release-"]}}]}"#,
+        );
+        let c = Claims::decode(&t).unwrap();
+        let rules = c.tag_rules("group/app");
+        assert!(rules.sent);
+        assert_eq!(rules.deny_push, vec![r"^v\d+$".to_string()]);
+        assert_eq!(rules.immutable, vec!["^release-".to_string()]);
+        assert!(!c.tag_rules("group/other").sent);
+        // A meta of another shape is no reason to refuse the token.
+        let odd = token(
+            r#"{"access":[{"type":"repository","name":"g/a","actions":["pull"],"meta":{"tag_immutable_patterns":"x","tag_deny_access_patterns":[1]}}]}"#,
+        );
+        let c = Claims::decode(&odd).unwrap();
+        assert_eq!(c.granted("g/a"), vec![Action::Pull]);
+        assert!(!c.tag_rules("g/a").sent);
     }
 
     #[test]

@@ -16,6 +16,9 @@ pub const LAYERS: &[(&str, usize)] = &[
     ("yaml", 0),
     ("git_remote", 0),
     ("user_path", 0),
+    ("image_ref", 0),
+    ("dockerfile", 0),
+    ("tag_rules", 0),
     // 1 inputs: variables and what they say about the run.
     ("vars", 1),
     ("mode", 1),
@@ -23,6 +26,7 @@ pub const LAYERS: &[(&str, usize)] = &[
     ("job", 2),
     ("credentials", 2),
     ("verdict", 2),
+    ("images", 2),
     ("selection", 2),
     // 3 effects: network, registry, verification, files, engines, the machine's
     // credential stores.
@@ -33,6 +37,7 @@ pub const LAYERS: &[(&str, usize)] = &[
     ("gitlab_api", 3),
     ("known_realm", 3),
     ("verify", 3),
+    ("proof", 3),
     ("diagnose", 3),
     ("safe_fs", 3),
     ("auth_file", 3),
@@ -50,6 +55,7 @@ pub const LAYERS: &[(&str, usize)] = &[
     // 6 app.
     ("pipeline", 6),
     ("commands", 6),
+    ("preflight", 6),
     ("helper", 6),
     ("layers", 6),
 ];

@@ -289,6 +289,87 @@ fn table(rows: &[Vec<String>]) -> String {
     out
 }
 
+/// The preflight's table (issue 14): one row per image, columns padded; the detail of
+/// every row that is not plainly ok follows the table, one line each.
+pub fn preflight_text(rows: &[crate::images::Row]) -> String {
+    let header = [
+        "IMAGE",
+        "REGISTRY",
+        "NEED",
+        "CREDENTIAL",
+        "GRANTED",
+        "VERDICT",
+    ];
+    let cells: Vec<[String; 6]> = rows
+        .iter()
+        .map(|r| {
+            [
+                sanitize(&r.image, 120),
+                r.registry.clone(),
+                r.need.to_string(),
+                if r.credential.is_empty() {
+                    "-".into()
+                } else {
+                    r.credential.clone()
+                },
+                if r.granted.is_empty() {
+                    "-".into()
+                } else {
+                    r.granted.clone()
+                },
+                r.verdict.as_str().to_string(),
+            ]
+        })
+        .collect();
+    let mut widths = header.map(str::len);
+    for row in &cells {
+        for (w, cell) in widths.iter_mut().zip(row) {
+            *w = (*w).max(cell.chars().count());
+        }
+    }
+    let line = |cells: &[String]| {
+        let padded: Vec<String> = cells
+            .iter()
+            .zip(widths)
+            .map(|(c, w)| format!("{c:<w$}"))
+            .collect();
+        format!("{}\n", padded.join("  ").trim_end())
+    };
+    let mut out = line(&header.map(String::from));
+    for row in &cells {
+        out.push_str(&line(row));
+    }
+    for r in rows.iter().filter(|r| !r.detail.is_empty()) {
+        out.push_str(&format!(
+            "  {} ({}): {}\n",
+            sanitize(&r.image, 120),
+            r.from,
+            one_line(&r.detail)
+        ));
+    }
+    out
+}
+
+/// The preflight as JSON: `images`, one object per row, and the summary.
+pub fn preflight_json(rows: &[crate::images::Row], summary: &str) -> Value {
+    let images: Vec<Value> = rows
+        .iter()
+        .map(|r| {
+            json!({
+                "image": r.image,
+                "registry": r.registry,
+                "need": r.need,
+                "from": r.from,
+                "credential": r.credential,
+                "granted": r.granted,
+                "verdict": r.verdict.as_str(),
+                "detail": r.detail,
+            })
+        })
+        .collect();
+    json!({"images": images, "summary": summary})
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

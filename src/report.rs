@@ -79,6 +79,9 @@ impl Facts {
 #[derive(Debug, Default)]
 pub struct Report {
     logins: Vec<Option<Facts>>,
+    /// Issue 14: `CI_REGISTRY_LOGIN_IMAGES=N` and `CI_REGISTRY_LOGIN_IMAGE_n=NEED IMAGE
+    /// VERDICT`, and the hosts logged in to as `CI_REGISTRY_LOGIN_HOSTS=a,b`.
+    images: Vec<(String, String)>,
 }
 
 impl Report {
@@ -88,11 +91,25 @@ impl Report {
             .push(logged_in.then(|| Facts::of(plan)).flatten());
     }
 
+    /// A preflight's rows and the hosts its login stored credentials for.
+    pub fn record_images(&mut self, rows: &[crate::images::Row], hosts: &[String]) {
+        self.images.push(("IMAGES".into(), rows.len().to_string()));
+        for (i, row) in rows.iter().enumerate() {
+            self.images.push((
+                format!("IMAGE_{}", i + 1),
+                format!("{} {} {}", row.need, row.image, row.verdict.as_str()),
+            ));
+        }
+        if !hosts.is_empty() {
+            self.images.push(("HOSTS".into(), hosts.join(",")));
+        }
+    }
+
     /// The dotenv text. GitLab reads every line as a variable that overrides all others
     /// in later jobs, so a value that could start a line of its own (a line break, any
     /// control character) is refused, in every build: nothing is written then.
     pub fn render(&self) -> Result<String, ReportError> {
-        let mut out = String::new();
+        let mut lines: Vec<(String, &str)> = Vec::new();
         for (i, facts) in self.logins.iter().enumerate() {
             let Some(Facts(facts)) = facts else { continue };
             let suffix = if i == 0 {
@@ -100,19 +117,30 @@ impl Report {
             } else {
                 format!("_{}", i + 1)
             };
-            for (name, value) in facts {
-                // Every value comes from a parsed name, a kind, a closed set of actions or
-                // a number: one line, no quotes. Checked all the same.
-                if value.contains(|c: char| c.is_control() || c == '"' || c == '\'') {
-                    return Err(ReportError::Unusable {
-                        path: String::new(),
-                        problem: format!(
-                            "the value of {PREFIX}{name}{suffix} holds a line break, a control character or a quote; the report was not written"
-                        ),
-                    });
-                }
-                out.push_str(&format!("{PREFIX}{name}{suffix}={value}\n"));
+            lines.extend(
+                facts
+                    .iter()
+                    .map(|(name, value)| (format!("{name}{suffix}"), value.as_str())),
+            );
+        }
+        lines.extend(
+            self.images
+                .iter()
+                .map(|(name, value)| (name.clone(), value.as_str())),
+        );
+        let mut out = String::new();
+        for (name, value) in lines {
+            // Every value comes from a parsed name, a kind, a closed set of actions or
+            // a number: one line, no quotes. Checked all the same.
+            if value.contains(|c: char| c.is_control() || c == '"' || c == '\'') {
+                return Err(ReportError::Unusable {
+                    path: String::new(),
+                    problem: format!(
+                        "the value of {PREFIX}{name} holds a line break, a control character or a quote; the report was not written"
+                    ),
+                });
             }
+            out.push_str(&format!("{PREFIX}{name}={value}\n"));
         }
         Ok(out)
     }
@@ -277,6 +305,7 @@ mod tests {
             "a\"b",
         ] {
             let report = Report {
+                images: Vec::new(),
                 logins: vec![Some(Facts(vec![("GRANTED", value.to_string())]))],
             };
             let err = report.render().unwrap_err().to_string();

@@ -5,8 +5,10 @@
 
 mod ci;
 mod explicit;
+mod hosts;
 
 pub use explicit::{Explicit, kind_of_secret};
+pub use hosts::{HostCredential, for_other_registry, key_names};
 
 use crate::access::{Kind, Scope};
 use crate::job::{Job, Target};
@@ -172,6 +174,7 @@ pub const SOURCES: &[Source] = &[
     ci::JOB_TOKEN,
     ci::DEPLOY_TOKEN,
     explicit::EXPLICIT,
+    hosts::HARBOR,
 ];
 
 /// Every variable the sources declare as holding a secret.

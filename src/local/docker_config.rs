@@ -23,17 +23,19 @@ fn docker_config_file(vars: &Vars) -> Option<PathBuf> {
 /// An earlier `docker login` to the target registry, from the docker config's `auths`.
 /// Its kind comes from the secret's prefix; it ranks after every other credential.
 pub(super) fn docker_config(cx: &Context) -> Option<Candidate> {
-    let path = docker_config_file(cx.vars)?;
+    stored_login(cx.vars, &cx.target.registry)
+}
+
+/// An earlier `docker login` to `registry` (Docker Hub's key is
+/// `https://index.docker.io/v1/`), bound to that registry only.
+pub fn stored_login(vars: &Vars, registry: &Registry) -> Option<Candidate> {
+    let path = docker_config_file(vars)?;
     // A refused file (a FIFO, a device, a link into /proc) is reported by the plan.
     let json = auth_file::read(&path).ok()?;
     let auths = json.get("auths")?.as_object()?;
-    let entry = auths.iter().find_map(|(key, entry)| {
-        let host = key.split_once("://").map_or(key.as_str(), |(_, rest)| rest);
-        let host = host.split('/').next().unwrap_or_default();
-        Registry::parse(host)
-            .is_ok_and(|r| r.same_as(&cx.target.registry))
-            .then_some(entry)
-    })?;
+    let entry = auths
+        .iter()
+        .find_map(|(key, entry)| crate::credentials::key_names(key, registry).then_some(entry))?;
     let (username, secret) = login_of(entry)?;
     let kind = kind_of_secret(&secret);
     let mut notes = vec![format!(
@@ -51,10 +53,7 @@ pub(super) fn docker_config(cx: &Context) -> Option<Candidate> {
         origin: Origin::DockerConfig,
         username,
         secret,
-        binding: Binding::to(
-            vec![cx.target.registry.clone()],
-            "the registry it is stored for",
-        ),
+        binding: Binding::to(vec![registry.clone()], "the registry it is stored for"),
         scopes: None,
         problem: None,
         notes,

@@ -4,6 +4,8 @@
 //! source, one row each in [`SOURCES`].
 
 mod docker_config;
+
+pub use docker_config::stored_login;
 mod glab;
 
 use crate::credentials::{Candidate, Context, Serves, Source};

@@ -459,6 +459,28 @@ fn path_rows() -> Vec<Row> {
     ]
 }
 
+/// What the job pulls and pushes (issue 14). Image values carry the hostile part as
+/// the tag of the job's own image, so that no run ever leaves loopback.
+fn image_rows() -> Vec<Row> {
+    let image = |input| Row {
+        template: "{registry}/group/app:{}",
+        ..Row::new(input, |_| Refused)
+    };
+    vec![
+        image("--push-image"),
+        image("--pull-image"),
+        Row {
+            args: &["--tag", "v1"],
+            ..image("CI_JOB_IMAGE")
+        },
+        Row::new("--tag", |_| Refused),
+        Row::new("--dockerfile", |_| Refused),
+        // Without --dockerfile there is no ARG to fill: refused whatever the value.
+        Row::new("--build-arg", |_| Refused),
+        Row::new("--credential", |_| Refused),
+    ]
+}
+
 /// Switches and variables read only to look for something.
 fn lenient_rows() -> Vec<Row> {
     let job = [
@@ -473,6 +495,12 @@ fn lenient_rows() -> Vec<Row> {
         // Only ever names where the job's own registry's tokens are asked early: a value
         // that is no usable URL means no early request (issue 15).
         "CI_SERVER_URL",
+        // GitLab's Harbor integration (issue 14): read only for the Harbor host, which
+        // the base job does not touch.
+        "HARBOR_HOST",
+        "HARBOR_URL",
+        "HARBOR_PROJECT",
+        "HARBOR_USERNAME",
     ];
     let laptop = [
         "GLAB_CONFIG_DIR",
@@ -484,6 +512,11 @@ fn lenient_rows() -> Vec<Row> {
         .into_iter()
         .map(|name| Row::new(name, |_| Goes(0)))
         .collect();
+    // A secret variable: one that cannot be meant is refused, as every secret is.
+    rows.push(Row::new("HARBOR_PASSWORD", |h| match h {
+        Nul | NotUtf8 => Refused,
+        _ => Goes(0),
+    }));
     rows.push(Row::new("CI_REGISTRY_LOGIN_SECTIONS", |h| match h {
         Empty => Goes(0),
         _ => Warned,
@@ -726,6 +759,11 @@ fn switches_and_lookups() {
     run_table(lenient_rows());
 }
 
+#[test]
+fn images_the_job_touches() {
+    run_table(image_rows());
+}
+
 /// The variables file itself: content that cannot be a variables file is bad input.
 #[test]
 fn variables_file_contents() {
@@ -762,6 +800,7 @@ fn every_input_has_a_row() {
     rows.extend(grammar_rows());
     rows.extend(path_rows());
     rows.extend(lenient_rows());
+    rows.extend(image_rows());
     let covered: Vec<&str> = rows.iter().map(|r| r.input).collect();
     use clap::CommandFactory;
     let command = ci_registry_login::cli::Cli::command();

@@ -354,6 +354,18 @@ fn template_and_component_build_command_lines_the_cli_accepts() {
                 "$([ \"$REGISTRY_LOGIN_VERIFY\" = \"false\" ] && echo --no-verify)",
                 "--no-verify",
             )
+            .replace(
+                "${REGISTRY_LOGIN_DOCKERFILE:+--dockerfile \"$REGISTRY_LOGIN_DOCKERFILE\"}",
+                "--dockerfile Dockerfile",
+            )
+            .replace(
+                "$([ \"${REGISTRY_LOGIN_INTENT:-pull}\" = push ] && for registry_login_item in $REGISTRY_LOGIN_TAGS; do echo --tag \"$registry_login_item\"; done)",
+                "--tag 1a2b3c4d --tag v1.0.0",
+            )
+            .replace(
+                "$(for registry_login_item in $REGISTRY_LOGIN_PULL_IMAGES; do echo --pull-image \"$registry_login_item\"; done)",
+                "--pull-image docker.io/library/postgres:16",
+            )
             .replace("$REGISTRY_LOGIN_OPTIONS", "--use deploy-token")
             .replace(")\" || exit $?", "")
             .replace("|| true", "");

@@ -8,6 +8,8 @@
 mod challenge;
 #[path = "../../fuzz/properties/docker_config_merge.rs"]
 mod docker_config_merge;
+#[path = "../../fuzz/properties/image_refs.rs"]
+mod image_refs;
 #[path = "../../fuzz/properties/jwt.rs"]
 mod jwt;
 #[path = "../../fuzz/properties/names.rs"]
@@ -21,9 +23,10 @@ use std::path::{Path, PathBuf};
 type Property = fn(&[u8]);
 
 /// One row per fuzz target: its name (as in fuzz/Cargo.toml) and its property.
-const TARGETS: [(&str, Property); 5] = [
+const TARGETS: [(&str, Property); 6] = [
     ("challenge", challenge::check),
     ("docker_config_merge", docker_config_merge::check),
+    ("image_refs", image_refs::check),
     ("jwt", jwt::check),
     ("names", names::check),
     ("variables_file", variables_file::check),

@@ -26,6 +26,7 @@ mod leak_scan;
 mod local_emulation;
 mod login;
 mod messages;
+mod preflight;
 mod process_safety;
 mod registries;
 mod release_pipeline;

@@ -606,7 +606,10 @@ impl Emulator {
     fn issue(&self, world: &World, credential: &Credential, granted: &[Access]) -> String {
         let now = unix_now();
         let lifetime = world.settings.token_lifetime_minutes * 60;
-        let access: Vec<Value> = granted.iter().map(access_entry).collect();
+        let access: Vec<Value> = granted
+            .iter()
+            .map(|a| access_entry(world, credential, a))
+            .collect();
         let mut claims = json!({
             "jti": self.signer.uuid(),
             "aud": "container_registry",
@@ -867,11 +870,45 @@ fn api_token(request: &Request) -> Option<&str> {
         .or_else(|| request.header("JOB-TOKEN"))
 }
 
-fn access_entry(access: &Access) -> Value {
+/// An `access` entry with its `meta` (reference 1.7), and the project's tag rules for
+/// this actor (reference 9.3): `tag_deny_access_patterns` whenever the project has
+/// protected-tag rules (the rules whose minimum role the actor lacks; none for admins;
+/// every rule for a deploy token, which has no role), `tag_immutable_patterns` when
+/// push or delete was granted and the project has immutable rules.
+fn access_entry(world: &World, credential: &Credential, access: &Access) -> Value {
     let mut entry = json!({"type": access.kind, "name": access.name, "actions": access.actions});
     if let Some((id, root_namespace_id, path)) = &access.project {
-        entry["meta"] =
+        let mut meta =
             json!({"project_path": path, "project_id": id, "root_namespace_id": root_namespace_id});
+        if let Some(project) = world.project(path) {
+            let user = credential.user();
+            let level = user.and_then(|u| u.role_in(&project.path));
+            let admin = user.is_some_and(|u| u.admin);
+            if !project.tag_protection.is_empty() {
+                let denied: Vec<&str> = project
+                    .tag_protection
+                    .iter()
+                    .filter(|rule| !admin && level.is_none_or(|l| l < rule.min_push_level))
+                    .map(|rule| rule.pattern.as_str())
+                    .collect();
+                let granted = |action: &str| access.actions.iter().any(|a| a == action || a == "*");
+                let mut patterns = json!({});
+                for action in ["push", "delete"] {
+                    if granted(action) {
+                        patterns[action] = json!(denied);
+                    }
+                }
+                meta["tag_deny_access_patterns"] = patterns;
+            }
+            let writes = access
+                .actions
+                .iter()
+                .any(|a| a == "push" || a == "delete" || a == "*");
+            if writes && !project.immutable_tags.is_empty() {
+                meta["tag_immutable_patterns"] = json!(project.immutable_tags);
+            }
+        }
+        entry["meta"] = meta;
     }
     entry
 }

@@ -9,6 +9,7 @@ pub mod env;
 pub mod gitlab;
 pub mod http;
 pub mod https;
+pub mod hub;
 pub mod image;
 pub mod jwt;
 pub mod readme;

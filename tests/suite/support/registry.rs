@@ -30,12 +30,17 @@ pub struct Registry {
 impl Registry {
     /// Plain HTTP on 127.0.0.1, token auth against `realm`.
     pub fn start(realm: &str) -> Registry {
-        Registry::spawn(realm, false)
+        Registry::spawn(realm, false, &Auth::gitlab())
     }
 
     /// HTTPS with the fixture leaf `registry-tls.crt` (signed by `test-ca.crt`).
     pub fn start_tls(realm: &str) -> Registry {
-        Registry::spawn(realm, true)
+        Registry::spawn(realm, true, &Auth::gitlab())
+    }
+
+    /// Plain HTTP, trusting another token service (its `service` and `issuer`).
+    pub fn start_for(realm: &str, auth: &Auth) -> Registry {
+        Registry::spawn(realm, false, auth)
     }
 
     /// `127.0.0.1:PORT`, what `CI_REGISTRY` holds and image references start with.
@@ -48,10 +53,10 @@ impl Registry {
         format!("{scheme}://{}", self.host_port())
     }
 
-    fn spawn(realm: &str, tls: bool) -> Registry {
+    fn spawn(realm: &str, tls: bool, auth: &Auth) -> Registry {
         let dir = tempfile::tempdir().expect("registry temp dir");
         let config_path = dir.path().join("config.yml");
-        std::fs::write(&config_path, config(realm, tls, dir.path()))
+        std::fs::write(&config_path, config(realm, tls, dir.path(), auth))
             .expect("write registry config");
         let mut child = Command::new(BINARY)
             .arg("serve")
@@ -97,9 +102,26 @@ impl Drop for Registry {
     }
 }
 
+/// Who the registry takes tokens from: the `service` its challenge names and the
+/// `issuer` it checks. Both sign with the fixture key.
+pub struct Auth {
+    pub service: &'static str,
+    pub issuer: &'static str,
+}
+
+impl Auth {
+    /// GitLab's (reference 3): `container_registry`, issued by the emulator.
+    pub fn gitlab() -> Auth {
+        Auth {
+            service: "container_registry",
+            issuer: ISSUER,
+        }
+    }
+}
+
 /// The config as JSON, which YAML parsers read as YAML and which needs no
 /// hand-quoting of paths or URLs.
-fn config(realm: &str, tls: bool, dir: &std::path::Path) -> String {
+fn config(realm: &str, tls: bool, dir: &std::path::Path, auth: &Auth) -> String {
     let mut http = json!({"addr": "127.0.0.1:0"});
     if tls {
         http["tls"] = json!({
@@ -117,8 +139,8 @@ fn config(realm: &str, tls: bool, dir: &std::path::Path) -> String {
         "http": http,
         "auth": {"token": {
             "realm": realm,
-            "service": "container_registry",
-            "issuer": ISSUER,
+            "service": auth.service,
+            "issuer": auth.issuer,
             "rootcertbundle": fixture("jwt-signing.crt"),
         }},
     });

@@ -143,6 +143,14 @@ pub struct PushProtection {
     pub min_push_level: Role,
 }
 
+/// A protected container tag rule (GA 17.11, reference 9.3): pushes of tags matching
+/// the RE2 `pattern` need at least `min_push_level`.
+#[derive(Clone, Debug)]
+pub struct TagProtection {
+    pub pattern: String,
+    pub min_push_level: Role,
+}
+
 #[derive(Clone, Debug)]
 pub struct Project {
     /// Full path as GitLab stores it; may contain upper case.
@@ -161,6 +169,10 @@ pub struct Project {
     pub push_protection: Vec<PushProtection>,
     /// The namespace is over its storage limit (EE, reference 9.4): pushes are denied.
     pub storage_limit_reached: bool,
+    /// Protected container tags (reference 9.3).
+    pub tag_protection: Vec<TagProtection>,
+    /// Immutable tag patterns (RE2; reference 9.3).
+    pub immutable_tags: Vec<String>,
 }
 
 impl Project {
@@ -176,6 +188,8 @@ impl Project {
             job_token_allowlist: Vec::new(),
             push_protection: Vec::new(),
             storage_limit_reached: false,
+            tag_protection: Vec::new(),
+            immutable_tags: Vec::new(),
         }
     }
 }

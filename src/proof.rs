@@ -1,0 +1,280 @@
+//! The live proof of a whole job (issue 14): per registry host, one `GET /v2/`, one
+//! token request carrying every repository's scope, and a `HEAD` of each manifest the
+//! verdict needs (a pulled image; a pushed tag under an immutable rule). Credentials
+//! are tried in rank order and the first that serves everything ends the search; each
+//! goes only to a host its binding admits and to the realm that host's challenge names.
+
+use crate::access::{Action, JOB_TOKEN_USER};
+use crate::credentials::Candidate;
+use crate::handshake::{self, Auth, Endpoint, TokenReply};
+use crate::http::{Credential, Http};
+use crate::images::{HostAnswer, HostFacts, Need, Row, Spec};
+use crate::names::Registry;
+use crate::secret::Secret;
+use crate::tag_rules::TagCheck;
+
+/// Docker Hub's token service names itself so in its challenge.
+const DOCKER_HUB_SERVICE: &str = "registry.docker.io";
+
+/// What to try on one registry host.
+#[derive(Debug, Clone)]
+pub struct HostPlan {
+    pub registry: Registry,
+    /// Ranked; empty: anonymous.
+    pub candidates: Vec<Candidate>,
+    pub dependency_proxy: bool,
+}
+
+/// The proof of one host: its facts and the credential that served (for the login).
+#[derive(Debug, Clone)]
+pub struct HostProof {
+    pub facts: HostFacts,
+    pub chosen: Option<Candidate>,
+    /// The API spoke plain HTTP (for engines that need telling).
+    pub plain_http: bool,
+}
+
+/// Proves every image of `spec` on every host; rows in the spec's order, then the
+/// Dockerfile lines that name no image.
+pub async fn prove(
+    http: &Http,
+    spec: &Spec,
+    hosts: &[HostPlan],
+    insecure: bool,
+    project: Option<&str>,
+) -> (Vec<Row>, Vec<HostProof>) {
+    let mut proofs: Vec<(HostProof, Option<Endpoint>, Option<Secret>)> = Vec::new();
+    for host in hosts {
+        proofs.push(prove_host(http, spec, host, insecure).await);
+    }
+    let mut rows = Vec::new();
+    for touch in &spec.touches {
+        let Some((proof, endpoint, token)) = proofs
+            .iter()
+            .find(|(p, _, _)| p.facts.registry.same_as(&touch.image.registry))
+        else {
+            continue;
+        };
+        let presence = match endpoint {
+            Some(endpoint) if wants_manifest(touch.need, &touch.image, &proof.facts) => {
+                let credential = match (&proof.facts.answer, token, &proof.chosen) {
+                    (HostAnswer::Granted(_), Some(token), _) => Credential::Bearer(token),
+                    (HostAnswer::Basic { .. }, _, Some(c)) => {
+                        Credential::Basic(&c.username, &c.secret)
+                    }
+                    _ => Credential::None,
+                };
+                let reference = match touch.need {
+                    Need::Pull => touch.image.reference(),
+                    Need::Push => touch.image.tag.as_deref().unwrap_or("latest"),
+                };
+                handshake::manifest(
+                    http,
+                    endpoint,
+                    touch.image.repository.as_str(),
+                    reference,
+                    credential,
+                )
+                .await
+                .ok()
+            }
+            _ => None,
+        };
+        rows.push(crate::diagnose::image_row(
+            touch,
+            &proof.facts,
+            presence,
+            project,
+        ));
+    }
+    rows.extend(spec.unnamed.iter().map(crate::diagnose::unnamed_row));
+    (rows, proofs.into_iter().map(|(p, _, _)| p).collect())
+}
+
+/// A pull's manifest proves the pull and finds a missing image; a push's only matters
+/// when an immutable rule matches its tag (then an existing tag refuses the push).
+fn wants_manifest(need: Need, image: &crate::image_ref::ImageRef, host: &HostFacts) -> bool {
+    match (&host.answer, need) {
+        (HostAnswer::Granted(claims), Need::Pull) => {
+            host.dependency_proxy
+                || claims
+                    .granted(image.repository.as_str())
+                    .contains(&Action::Pull)
+        }
+        (HostAnswer::Granted(claims), Need::Push) => {
+            let tag = image.tag.as_deref().unwrap_or("latest");
+            matches!(
+                claims.tag_rules(image.repository.as_str()).check(tag),
+                TagCheck::Immutable { .. }
+            )
+        }
+        (HostAnswer::Basic { accepted: true } | HostAnswer::Open, Need::Pull) => true,
+        _ => false,
+    }
+}
+
+fn describe(c: Option<&Candidate>) -> String {
+    match c {
+        Some(c) => format!("{} from {}", c.kind, c.origin),
+        None => "anonymous".into(),
+    }
+}
+
+fn facts(
+    host: &HostPlan,
+    chosen: Option<&Candidate>,
+    docker_hub: bool,
+    answer: HostAnswer,
+) -> HostFacts {
+    HostFacts {
+        registry: host.registry.clone(),
+        credential: describe(chosen),
+        anonymous: chosen.is_none(),
+        job_token: chosen.is_some_and(|c| c.kind.row().job_scoped && c.username == JOB_TOKEN_USER),
+        docker_hub,
+        dependency_proxy: host.dependency_proxy,
+        answer,
+    }
+}
+
+async fn prove_host(
+    http: &Http,
+    spec: &Spec,
+    host: &HostPlan,
+    insecure: bool,
+) -> (HostProof, Option<Endpoint>, Option<Secret>) {
+    // Only credentials bound to this host, and without a known problem, are sent.
+    let sendable: Vec<&Candidate> = host
+        .candidates
+        .iter()
+        .filter(|c| c.binding.admits(&host.registry) && c.problem.is_none())
+        .collect();
+    let api = spec
+        .on(&host.registry)
+        .next()
+        .map(|t| t.image.api_registry())
+        .unwrap_or_else(|| host.registry.clone());
+    let hub_by_name = spec
+        .on(&host.registry)
+        .next()
+        .is_some_and(|t| t.image.on_docker_hub());
+    let done = |chosen: Option<&Candidate>, hub: bool, answer, plain: bool| HostProof {
+        facts: facts(host, chosen, hub, answer),
+        chosen: chosen.cloned(),
+        plain_http: plain,
+    };
+    // A credential with a problem known offline (an unset variable) is reported as
+    // such, never replaced by an anonymous request that would hide it.
+    if sendable.is_empty()
+        && let Some(c) = host.candidates.iter().find(|c| c.problem.is_some())
+    {
+        let answer = HostAnswer::Refused(c.problem.clone().unwrap_or_default());
+        return (done(Some(c), hub_by_name, answer, false), None, None);
+    }
+    let (endpoint, auth) = match handshake::ping(http, &api, insecure).await {
+        Ok(pair) => pair,
+        Err(e) => {
+            let message = match e.hint() {
+                Some(hint) => format!("{e} ({hint})"),
+                None => e.to_string(),
+            };
+            let answer = HostAnswer::Unreachable(message);
+            return (
+                done(sendable.first().copied(), hub_by_name, answer, false),
+                None,
+                None,
+            );
+        }
+    };
+    let plain = endpoint.scheme == crate::names::Scheme::Http;
+    match auth {
+        Auth::Open => (
+            done(None, hub_by_name, HostAnswer::Open, plain),
+            Some(endpoint),
+            None,
+        ),
+        Auth::Basic => {
+            let Some(c) = sendable.first().copied() else {
+                let answer = HostAnswer::Refused(format!(
+                    "{} asks for a user and password (Basic auth) and none is on offer: pass --credential {}=USER_VAR:SECRET_VAR",
+                    host.registry, host.registry
+                ));
+                return (done(None, hub_by_name, answer, plain), Some(endpoint), None);
+            };
+            let answer = match handshake::basic_login(http, &endpoint, &c.username, &c.secret).await
+            {
+                Ok(accepted) => HostAnswer::Basic { accepted },
+                Err(e) => HostAnswer::Unreachable(e.to_string()),
+            };
+            (
+                done(Some(c), hub_by_name, answer, plain),
+                Some(endpoint),
+                None,
+            )
+        }
+        Auth::Bearer { realm, service } => {
+            let hub = hub_by_name || service.as_deref() == Some(DOCKER_HUB_SERVICE);
+            let scopes = spec.scopes(&host.registry);
+            let logins: Vec<Option<&Candidate>> = if sendable.is_empty() {
+                vec![None]
+            } else {
+                sendable.iter().map(|c| Some(*c)).collect()
+            };
+            let mut first: Option<(Option<&Candidate>, HostAnswer, Option<Secret>)> = None;
+            for login in logins {
+                let (reply, token) = handshake::request_scoped_token(
+                    http,
+                    &realm,
+                    service.as_deref(),
+                    &scopes,
+                    login.map(|c| (c.username.as_str(), &c.secret)),
+                )
+                .await;
+                let answer = match reply {
+                    TokenReply::Granted(claims) => {
+                        let serves =
+                            serves_all(spec, &host.registry, &claims) || host.dependency_proxy;
+                        let answer = HostAnswer::Granted(claims);
+                        if serves {
+                            return (done(login, hub, answer, plain), Some(endpoint), token);
+                        }
+                        answer
+                    }
+                    TokenReply::Unauthorized(m) | TokenReply::Forbidden(m) => {
+                        HostAnswer::Refused(m)
+                    }
+                    TokenReply::Redirected(to) => HostAnswer::Refused(format!(
+                        "the token service answered with a redirect to {to}; credentials never follow one"
+                    )),
+                    TokenReply::Broken(m) => HostAnswer::Unreachable(m),
+                    TokenReply::Net(e) => {
+                        let answer = HostAnswer::Unreachable(e.to_string());
+                        return (done(login, hub, answer, plain), Some(endpoint), None);
+                    }
+                };
+                // Reported when nothing serves everything: the first grant, else the
+                // first refusal.
+                let granted = matches!(answer, HostAnswer::Granted(_));
+                let had_grant = matches!(first, Some((_, HostAnswer::Granted(_), _)));
+                if first.is_none() || (granted && !had_grant) {
+                    first = Some((login, answer, token));
+                }
+            }
+            let (login, answer, token) = first.expect("at least one request");
+            (done(login, hub, answer, plain), Some(endpoint), token)
+        }
+    }
+}
+
+/// Whether a token grants every action the job needs on this host.
+fn serves_all(spec: &Spec, registry: &Registry, claims: &crate::jwt::Claims) -> bool {
+    spec.on(registry).all(|t| {
+        let wanted = match t.need {
+            Need::Pull => Action::Pull,
+            Need::Push => Action::Push,
+        };
+        claims
+            .granted(t.image.repository.as_str())
+            .contains(&wanted)
+    })
+}

@@ -1,0 +1,490 @@
+//! End to end, issue 14: the whole job proven before the build. Every image a job
+//! pulls (flags, `CI_JOB_IMAGE`, each Dockerfile stage) and every tag it pushes, on the
+//! GitLab registry (emulator, with protected and immutable tags per reference 9.3) and
+//! on a second real registry with Docker Hub's token semantics (support/hub.rs).
+//! Every run is leak-scanned.
+
+use crate::support::assert_contains;
+use crate::support::hub::{Hub, HubUser};
+use crate::support::run::{Run, ci_registry_login};
+use crate::support::world::*;
+use crate::support::{TestBed, World, skopeo_push};
+use base64::Engine;
+use std::path::{Path, PathBuf};
+
+const PUBLISHER: &str = "publisher";
+const PUBLISHER_PASSWORD: &str = "publisher-password-Kd8Rq2Lm";
+const ROBOT: &str = "robot$ci";
+const ROBOT_PASSWORD: &str = "harbor-robot-secret-Wn5Tz1Pq";
+
+/// A docker config with one login, for skopeo.
+fn auth_file(dir: &Path, host: &str, user: &str, secret: &str) -> PathBuf {
+    let auth = base64::engine::general_purpose::STANDARD.encode(format!("{user}:{secret}"));
+    let path = dir.join(format!("auth-{}.json", host.replace(':', "_")));
+    let json = serde_json::json!({"auths": {host: {"auth": auth}}});
+    std::fs::write(&path, json.to_string()).unwrap();
+    path
+}
+
+#[track_caller]
+fn push_image(auth: &Path, host: &str, repo: &str, tag: &str) {
+    let out = skopeo_push(auth, host, repo, tag);
+    assert!(
+        out.status.success(),
+        "skopeo push {host}/{repo}:{tag}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+/// Pushes images to the GitLab registry as alice (Developer on group/app).
+fn seed_gitlab(bed: &TestBed, images: &[(&str, &str)]) {
+    let dir = tempfile::tempdir().unwrap();
+    let host = bed.registry().host_port();
+    let auth = auth_file(dir.path(), &host, "alice", ALICE_PAT_RW);
+    for (repo, tag) in images {
+        push_image(&auth, &host, repo, tag);
+    }
+}
+
+fn hub() -> Hub {
+    let hub = Hub::start(
+        &["library/alpine", "library/golang"],
+        vec![
+            HubUser {
+                name: PUBLISHER.into(),
+                password: PUBLISHER_PASSWORD.into(),
+                pull: vec![],
+                push: vec![String::new()],
+            },
+            HubUser {
+                name: ROBOT.into(),
+                password: ROBOT_PASSWORD.into(),
+                pull: vec!["team/".into()],
+                push: vec![],
+            },
+        ],
+    );
+    let dir = tempfile::tempdir().unwrap();
+    let auth = auth_file(dir.path(), &hub.host_port(), PUBLISHER, PUBLISHER_PASSWORD);
+    for (repo, tag) in [
+        ("library/alpine", "3.20"),
+        ("library/golang", "1.23"),
+        ("team/base", "1"),
+    ] {
+        push_image(&auth, &hub.host_port(), repo, tag);
+    }
+    hub
+}
+
+fn job(bed: &TestBed) -> Run {
+    ci_registry_login()
+        .envs(bed.ci_job_env("group/app"))
+        .secret(PUBLISHER_PASSWORD)
+        .secret(ROBOT_PASSWORD)
+}
+
+fn token_requests(bed: &TestBed) -> usize {
+    bed.gitlab().requests_to("/jwt/auth").len()
+}
+
+/// group/app protects `v*` tags for Maintainers and makes `release-*` immutable.
+fn tag_rules_world() -> World {
+    let mut world = World::standard();
+    let app = world.project_mut("group/app");
+    app.tag_protection.push(TagProtection {
+        pattern: r"^v\d+".into(),
+        min_push_level: Role::Maintainer,
+    });
+    app.immutable_tags.push("^release-".into());
+    world
+}
+
+#[test]
+fn a_protected_tag_is_refused_for_a_developer_and_passes_for_a_maintainer() {
+    let bed = TestBed::with_world(tag_rules_world());
+    // The job runs as alice, a Developer.
+    let out = job(&bed)
+        .args(["check", "--tag", "v1.2.3", "--tag", "main"])
+        .run()
+        .expect_code(4);
+    assert_contains(&out.stdout, "group/app:v1.2.3");
+    assert_contains(&out.stdout, "refused");
+    assert_contains(&out.stdout, r"tag v1.2.3 is protected: the rule '^v\d+'");
+    assert_contains(out.said(), "2 images: push");
+    // One token request for both tags.
+    assert_eq!(token_requests(&bed), 1);
+
+    // The same job started by a Maintainer.
+    bed.gitlab().edit_world(|w| {
+        w.users.push(
+            User::new(105, "mia", Some("mia-password-Qx7Lp3Vz"))
+                .member_of("group/app", Role::Maintainer),
+        );
+        w.jobs.iter_mut().find(|j| j.id == 9001).unwrap().user = Some("mia".into());
+    });
+    let out = job(&bed)
+        .args(["check", "--tag", "v1.2.3", "--tag", "main"])
+        .run()
+        .expect_code(0);
+    assert_contains(out.said(), "2 images: all reachable");
+}
+
+#[test]
+fn an_existing_immutable_tag_is_refused_and_a_new_one_passes() {
+    let bed = TestBed::with_world(tag_rules_world());
+    seed_gitlab(&bed, &[("group/app", "release-1")]);
+    let out = job(&bed)
+        .args(["check", "--tag", "release-1"])
+        .run()
+        .expect_code(4);
+    assert_contains(
+        &out.stdout,
+        "tag release-1 exists and matches the immutable tag rule '^release-': nobody may overwrite it",
+    );
+    let out = job(&bed)
+        .args(["check", "--tag", "release-2", "--format", "json"])
+        .run()
+        .expect_code(0);
+    let json = out.json();
+    assert_eq!(json["images"][0]["verdict"], "ok", "{json}");
+    assert!(
+        json["images"][0]["detail"]
+            .as_str()
+            .unwrap()
+            .contains("tag release-2 is new"),
+        "{json}"
+    );
+}
+
+/// A realistic three-stage Dockerfile: a builder from the job's own project, a tool
+/// stage from another project, the runtime from Docker Hub's stand-in.
+fn three_stages(bed: &TestBed, hub: &str) -> String {
+    let gitlab = bed.registry().host_port();
+    format!(
+        "# syntax=docker/dockerfile:1\n\
+         ARG RUNTIME={hub}/library/alpine:3.20\n\
+         FROM --platform=$BUILDPLATFORM {gitlab}/group/app/builder:1 AS build\n\
+         RUN make\n\
+         FROM {gitlab}/group/other/tools:2 AS tools\n\
+         FROM ${{RUNTIME}}\n\
+         COPY --from=build /out /app\n\
+         COPY --from=tools /bin/t /bin/t\n"
+    )
+}
+
+#[test]
+fn a_stage_from_a_project_off_the_allowlist_fails_with_the_allowlist_fix() {
+    let mut world = World::standard();
+    world
+        .user_mut("alice")
+        .memberships
+        .insert("group/other".into(), Role::Developer);
+    let bed = TestBed::with_world(world);
+    let hub = hub();
+    seed_gitlab(
+        &bed,
+        &[("group/app/builder", "1"), ("group/other/tools", "2")],
+    );
+    let run = job(&bed);
+    std::fs::write(run.path("Dockerfile"), three_stages(&bed, &hub.host_port())).unwrap();
+    let dockerfile = run.path("Dockerfile");
+    let out = run
+        .args(["check", "--tag", "v1"])
+        .arg("--dockerfile")
+        .arg(&dockerfile)
+        .run()
+        .expect_code(4);
+    assert_contains(
+        &out.stdout,
+        "the job token may not pull group/other/tools: add this project (group/app) to the CI/CD job token allowlist",
+    );
+    assert_contains(&out.stdout, "Dockerfile:5");
+
+    // The fix named: group/other admits group/app.
+    bed.gitlab().edit_world(|w| {
+        w.project_mut("group/other")
+            .job_token_allowlist
+            .push("group/app".into())
+    });
+    bed.gitlab().clear_requests();
+    let run = job(&bed);
+    std::fs::write(run.path("Dockerfile"), three_stages(&bed, &hub.host_port())).unwrap();
+    let dockerfile = run.path("Dockerfile");
+    let before = hub.requests().len();
+    let out = run
+        .args(["check", "--tag", "v1"])
+        .arg("--dockerfile")
+        .arg(&dockerfile)
+        .run()
+        .expect_code(0);
+    assert_contains(out.said(), "4 images: all reachable");
+    // The issue's measure: one token request per registry host and action set.
+    assert_eq!(
+        token_requests(&bed),
+        1,
+        "{:?}",
+        bed.gitlab().requests_to("/jwt/auth")
+    );
+    let scopes = &bed.gitlab().requests_to("/jwt/auth")[0];
+    assert_eq!(
+        scopes.params("scope"),
+        vec![
+            "repository:group/app:pull,push",
+            "repository:group/app/builder:pull",
+            "repository:group/other/tools:pull",
+        ]
+    );
+    let hub_requests = &hub.requests()[before..];
+    assert_eq!(hub_requests.len(), 1);
+    assert_eq!(
+        hub_requests[0].scopes,
+        vec!["repository:library/alpine:pull"]
+    );
+    assert_eq!(hub_requests[0].status, 200);
+}
+
+#[test]
+fn an_anonymous_pull_from_a_public_registry_passes_with_the_rate_limit_note() {
+    let bed = TestBed::start();
+    let hub = hub();
+    let seeded = hub.requests().len();
+    let out = job(&bed)
+        .args(["check", "--pull-image"])
+        .arg(format!("{}/library/alpine:3.20", hub.host_port()))
+        .run()
+        .expect_code(0);
+    assert_contains(&out.stdout, "anonymous");
+    assert_contains(out.said(), "10 pulls per hour per IPv4 address");
+    assert_contains(out.said(), "dependency proxy");
+    assert_contains(out.said(), "1 image: all reachable");
+    let requests = &hub.requests()[seeded..];
+    assert_eq!(requests.len(), 1);
+    assert_eq!(requests[0].user, None);
+    // No GitLab credential went to the other registry's token service.
+    assert_eq!(token_requests(&bed), 0);
+}
+
+#[test]
+fn a_harbor_integration_credential_is_found_and_verified() {
+    let bed = TestBed::start();
+    let hub = hub();
+    let image = format!("{}/team/base:1", hub.host_port());
+    let harbor = [
+        ("HARBOR_HOST", hub.host_port()),
+        ("HARBOR_URL", format!("http://{}", hub.host_port())),
+        ("HARBOR_PROJECT", "team".to_string()),
+        ("HARBOR_USERNAME", ROBOT.to_string()),
+        ("HARBOR_PASSWORD", ROBOT_PASSWORD.to_string()),
+    ];
+    let out = job(&bed)
+        .envs(harbor.clone())
+        .args(["plan", "--pull-image", &image])
+        .run()
+        .expect_code(0);
+    assert_contains(&out.stdout, "from HARBOR_USERNAME (user robot$ci)");
+    let out = job(&bed)
+        .envs(harbor.clone())
+        .args(["check", "--pull-image", &image])
+        .run()
+        .expect_code(0);
+    assert_contains(&out.stdout, "from HARBOR_USERNAME");
+    assert_contains(out.said(), "1 image: all reachable");
+    let requests = hub.requests();
+    assert_eq!(requests.last().unwrap().user.as_deref(), Some(ROBOT));
+
+    // login: one login for the Harbor host, none for anything anonymous.
+    let run = job(&bed);
+    let stored = run.home().join(".docker/config.json");
+    let out = run
+        .envs(harbor)
+        .args(["login", "--engine", "auth-file", "--pull-image", &image])
+        .arg("--pull-image")
+        .arg(format!("{}/library/alpine:3.20", hub.host_port()))
+        .allow_secret_in(&stored)
+        .run()
+        .expect_code(0);
+    let config = crate::support::read_json(&out.docker_config());
+    assert!(
+        config["auths"][hub.host_port()]["auth"].is_string(),
+        "{config}"
+    );
+    assert_eq!(config["auths"].as_object().unwrap().len(), 1, "{config}");
+    assert_contains(out.said(), "from HARBOR_USERNAME; stored by auth-file");
+
+    // logout with the same flags clears the Harbor host's entry.
+    let run = job(&bed);
+    let stored = run.home().join(".docker/config.json");
+    std::fs::create_dir_all(stored.parent().unwrap()).unwrap();
+    std::fs::write(&stored, config.to_string()).unwrap();
+    let out = run
+        .envs([
+            ("HARBOR_HOST", hub.host_port()),
+            ("HARBOR_USERNAME", ROBOT.to_string()),
+            ("HARBOR_PASSWORD", ROBOT_PASSWORD.to_string()),
+        ])
+        .args(["logout", "--engine", "auth-file", "--pull-image", &image])
+        .allow_secret_in(&stored)
+        .run()
+        .expect_code(0);
+    let config = crate::support::read_json(&out.docker_config());
+    assert!(config["auths"].get(hub.host_port()).is_none(), "{config}");
+}
+
+#[test]
+fn a_named_credential_goes_to_its_host_only() {
+    let bed = TestBed::start();
+    let hub = hub();
+    let seeded = hub.requests().len();
+    // A credential named for another host, and the job's own: neither reaches the hub.
+    let out = job(&bed)
+        .env("QUAY_USER", "q")
+        .env("QUAY_TOKEN", "quay-token-Vb7Nc2Xz9Lk")
+        .secret("quay-token-Vb7Nc2Xz9Lk")
+        .args([
+            "check",
+            "--credential",
+            "quay.example.com=QUAY_USER:QUAY_TOKEN",
+        ])
+        .arg("--pull-image")
+        .arg(format!("{}/library/alpine:3.20", hub.host_port()))
+        .run()
+        .expect_code(0);
+    assert_contains(&out.stdout, "anonymous");
+    let requests = &hub.requests()[seeded..];
+    assert_eq!(requests.len(), 1);
+    assert_eq!(requests[0].user, None);
+
+    // Named for the hub, it is used there, and a wrong one is refused (exit 4).
+    let out = job(&bed)
+        .env("HUB_USER", ROBOT)
+        .env("HUB_TOKEN", "not-the-password-Hs3Kq8")
+        .secret("not-the-password-Hs3Kq8")
+        .arg("check")
+        .arg("--credential")
+        .arg(format!("{}=HUB_USER:HUB_TOKEN", hub.host_port()))
+        .arg("--pull-image")
+        .arg(format!("{}/team/base:1", hub.host_port()))
+        .run()
+        .expect_code(4);
+    assert_contains(&out.stdout, "incorrect username or password");
+    assert_eq!(hub.requests().last().unwrap().user.as_deref(), Some(ROBOT));
+}
+
+#[test]
+fn a_missing_base_image_is_reported_as_missing_not_as_a_credential_problem() {
+    let bed = TestBed::start();
+    let hub = hub();
+    let run = job(&bed);
+    std::fs::write(
+        run.path("Containerfile"),
+        format!(
+            "FROM {}/library/alpine:3.99\nFROM {}/group/app/base:1\n",
+            hub.host_port(),
+            bed.registry().host_port()
+        ),
+    )
+    .unwrap();
+    let file = run.path("Containerfile");
+    let out = run
+        .arg("check")
+        .arg("--dockerfile")
+        .arg(&file)
+        .run()
+        .expect_code(4);
+    assert_contains(&out.stdout, "missing");
+    assert_contains(
+        &out.stdout,
+        format!(
+            "{}/library/alpine:3.99 does not exist on {}",
+            hub.host_port(),
+            hub.host_port()
+        ),
+    );
+    assert_contains(&out.stdout, "the credential is fine");
+    assert!(!out.stdout.contains("refused"), "{}", out.stdout);
+}
+
+#[test]
+fn an_unresolvable_arg_is_reported_not_guessed() {
+    let bed = TestBed::start();
+    let run = job(&bed);
+    std::fs::write(run.path("Dockerfile"), "ARG BASE\nFROM $BASE\n").unwrap();
+    let file = run.path("Dockerfile");
+    let out = run
+        .arg("check")
+        .arg("--dockerfile")
+        .arg(&file)
+        .run()
+        .expect_code(2);
+    assert_contains(&out.stdout, "unresolved");
+    assert_contains(&out.stdout, "ARG BASE has no value");
+    assert_eq!(token_requests(&bed), 0);
+}
+
+#[test]
+fn a_login_proves_the_job_first_and_stops_before_any_login() {
+    let bed = TestBed::with_world(tag_rules_world());
+    let out = job(&bed)
+        .args(["login", "--engine", "auth-file", "--tag", "v2"])
+        .run()
+        .expect_code(4);
+    assert_contains(&out.stdout, "tag v2 is protected");
+    assert!(!out.docker_config().exists(), "nothing is stored");
+    let run = job(&bed);
+    let stored = run.home().join(".docker/config.json");
+    let out = run
+        .args([
+            "login",
+            "--engine",
+            "auth-file",
+            "--tag",
+            "feature",
+            "--report",
+            "login.env",
+        ])
+        .allow_secret_in(&stored)
+        .run()
+        .expect_code(0);
+    let report = std::fs::read_to_string(out.path("login.env")).unwrap();
+    assert_contains(&report, "CI_REGISTRY_LOGIN_IMAGES=1\n");
+    assert_contains(
+        &report,
+        format!(
+            "CI_REGISTRY_LOGIN_IMAGE_1=push {}/group/app:feature ok\n",
+            bed.registry().host_port()
+        ),
+    );
+    assert_contains(
+        &report,
+        format!("CI_REGISTRY_LOGIN_HOSTS={}", bed.registry().host_port()),
+    );
+}
+
+#[test]
+fn on_a_laptop_the_named_registry_gets_the_explicit_credential() {
+    let bed = TestBed::with_world(tag_rules_world());
+    let out = ci_registry_login()
+        .env("REGISTRY_USER", "alice")
+        .env("REGISTRY_PASSWORD", ALICE_PAT_RW)
+        .arg("check")
+        .arg("--registry")
+        .arg(bed.registry().host_port())
+        .args([
+            "--repository",
+            "group/app",
+            "--tag",
+            "feature-1",
+            "--tag",
+            "v3",
+        ])
+        .run()
+        .expect_code(4);
+    assert_contains(&out.stdout, "access-token from REGISTRY_PASSWORD");
+    assert_contains(&out.stdout, "tag v3 is protected");
+    let requests = bed.gitlab().requests_to("/jwt/auth");
+    assert_eq!(requests.len(), 1);
+    assert_eq!(
+        requests[0].authorization,
+        Some(crate::support::Authorization::Basic("alice".into()))
+    );
+}
