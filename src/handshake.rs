@@ -215,7 +215,7 @@ pub enum TokenReply {
     Net(NetError),
 }
 
-/// `GET realm?service=...&scope=...` with Basic credentials.
+/// `GET realm?service=...&scope=...` with Basic credentials: what the token grants.
 pub async fn request_token(
     http: &Http,
     realm: &Url,
@@ -224,6 +224,27 @@ pub async fn request_token(
     username: &str,
     secret: &Secret,
 ) -> TokenReply {
+    match request_raw_token(http, realm, service, scope, username, secret).await {
+        Ok(token) => match Claims::decode(token.expose()) {
+            Ok(claims) => TokenReply::Granted(claims),
+            Err(e) => TokenReply::Broken(format!(
+                "{realm} answered 200 with an unreadable token: {e}"
+            )),
+        },
+        Err(reply) => reply,
+    }
+}
+
+/// The same request, keeping the token itself, for a request that uses it (the
+/// dependency proxy's probe); every answer but a token is the [`TokenReply`].
+pub async fn request_raw_token(
+    http: &Http,
+    realm: &Url,
+    service: Option<&str>,
+    scope: Option<&str>,
+    username: &str,
+    secret: &Secret,
+) -> Result<Secret, TokenReply> {
     let mut url = realm.clone();
     {
         let mut query = url.query_pairs_mut();
@@ -241,37 +262,33 @@ pub async fn request_token(
         .await
     {
         Ok(reply) => reply,
-        Err(e) => return TokenReply::Net(e),
+        Err(e) => return Err(TokenReply::Net(e)),
     };
     match reply.status {
         200 => {
             // The registry token is a credential while it lives: wiped once read.
             let body = Zeroizing::new(std::mem::take(&mut reply.body));
-            match token_from_body(&body).map(Zeroizing::new) {
-                Ok(token) => match Claims::decode(&token) {
-                    Ok(claims) => TokenReply::Granted(claims),
-                    Err(e) => TokenReply::Broken(format!(
-                        "{realm} answered 200 with an unreadable token: {e}"
-                    )),
-                },
-                Err(e) => TokenReply::Broken(format!("{realm} answered 200 without a token: {e}")),
-            }
+            token_from_body(&body)
+                .map(|t| Secret::new(Zeroizing::new(t).as_str()))
+                .map_err(|e| {
+                    TokenReply::Broken(format!("{realm} answered 200 without a token: {e}"))
+                })
         }
-        401 => TokenReply::Unauthorized(error_message(&reply.body)),
-        403 => TokenReply::Forbidden(error_message(&reply.body)),
-        300..=399 => TokenReply::Redirected(
+        401 => Err(TokenReply::Unauthorized(error_message(&reply.body))),
+        403 => Err(TokenReply::Forbidden(error_message(&reply.body))),
+        300..=399 => Err(TokenReply::Redirected(
             reply
                 .header("location")
                 .map(|l| sanitize(l, 200))
                 .unwrap_or_else(|| "(no Location)".into()),
-        ),
-        status => TokenReply::Broken(format!(
+        )),
+        status => Err(TokenReply::Broken(format!(
             "{realm} answered HTTP {status}{}",
             match error_message(&reply.body) {
                 m if m.is_empty() => String::new(),
                 m => format!(": {m}"),
             }
-        )),
+        ))),
     }
 }
 

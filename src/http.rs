@@ -143,6 +143,8 @@ pub enum Credential<'a> {
     Basic(&'a str, &'a Secret),
     /// GitLab API: `PRIVATE-TOKEN`.
     PrivateToken(&'a Secret),
+    /// A registry token, on the registry's own API (`Authorization: Bearer`).
+    Bearer(&'a Secret),
 }
 
 #[derive(Debug)]
@@ -212,11 +214,22 @@ impl Http {
         credential: Credential<'_>,
         retry_404: bool,
     ) -> Result<Reply, NetError> {
+        self.get_accepting(url, credential, retry_404, None).await
+    }
+
+    /// [`Http::get`] with an `Accept` header (a registry's manifest types).
+    pub async fn get_accepting(
+        &self,
+        url: &str,
+        credential: Credential<'_>,
+        retry_404: bool,
+        accept: Option<&str>,
+    ) -> Result<Reply, NetError> {
         let started = Instant::now();
         let mut attempt = 1;
         loop {
             tracing::info!(attempt, of = self.retry.attempts, %url, "GET");
-            let result = self.once(url, &credential).await;
+            let result = self.once(url, &credential, accept).await;
             let wait = match &result {
                 Ok(reply) if retryable(reply.status, retry_404) => {
                     retry_after(reply).unwrap_or_else(|| self.retry.delay(attempt))
@@ -249,8 +262,16 @@ impl Http {
         }
     }
 
-    async fn once(&self, url: &str, credential: &Credential<'_>) -> Result<Reply, NetError> {
+    async fn once(
+        &self,
+        url: &str,
+        credential: &Credential<'_>,
+        accept: Option<&str>,
+    ) -> Result<Reply, NetError> {
         let mut request = self.client.get(url);
+        if let Some(accept) = accept {
+            request = request.header(reqwest::header::ACCEPT, accept);
+        }
         match credential {
             Credential::None => {}
             Credential::Basic(user, secret) => {
@@ -266,6 +287,7 @@ impl Http {
                 value.set_sensitive(true);
                 request = request.header("PRIVATE-TOKEN", value);
             }
+            Credential::Bearer(token) => request = request.bearer_auth(token.expose()),
         }
         let mut response = request.send().await.map_err(|e| classify(url, &e))?;
         let status = response.status().as_u16();

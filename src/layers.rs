@@ -32,6 +32,7 @@ pub const LAYERS: &[(&str, usize)] = &[
     ("handshake", 3),
     ("gitlab_api", 3),
     ("verify", 3),
+    ("proxy_probe", 3),
     ("diagnose", 3),
     ("safe_fs", 3),
     ("auth_file", 3),

@@ -32,6 +32,7 @@ pub mod mode;
 pub mod names;
 pub mod output;
 pub mod pipeline;
+pub mod proxy_probe;
 pub mod report;
 pub mod safe_fs;
 pub mod secret;
