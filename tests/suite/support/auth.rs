@@ -476,3 +476,54 @@ fn glob_match(pattern: &str, text: &str) -> bool {
         }
     }
 }
+
+/// Who a dependency-proxy token was issued to (reference 1.9).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ProxyHolder {
+    User(u64),
+    DeployToken(u64),
+}
+
+/// `Auth::ContainerProxyAuthenticationService` (reference 1.9, 9.7): a token for the
+/// dependency proxy, or None for GitLab's 403 `access forbidden`. It needs both read and
+/// create container-image abilities (a token with read_registry and write_registry, or
+/// api), or a job's build abilities, or a password; project deploy tokens are forbidden
+/// and group deploy tokens (with both registry scopes) work. Project access tokens
+/// cannot pull through the proxy (9.7, gitlab#332411); the reference does not say at
+/// which step GitLab refuses them, so the emulator refuses them here, with the same 403.
+pub fn dependency_proxy_holder(world: &World, credential: &Credential) -> Option<ProxyHolder> {
+    let both = credential.has(Ability::ReadImage) && credential.has(Ability::CreateImage);
+    match credential {
+        Credential::Anonymous => None,
+        Credential::Job { user, .. } => user.map(|u| ProxyHolder::User(u.id)),
+        Credential::Password(user) => Some(ProxyHolder::User(user.id)),
+        Credential::AccessToken { user, .. } if user.username.starts_with("project_") => None,
+        Credential::AccessToken { user, .. } => both.then_some(ProxyHolder::User(user.id)),
+        Credential::Deploy(token) => {
+            let group_token = token.projects.iter().all(|p| world.project(p).is_none());
+            (group_token && both).then_some(ProxyHolder::DeployToken(token.id))
+        }
+    }
+}
+
+/// Whether the holder may read `group`'s dependency proxy (GroupPolicy's
+/// `read_dependency_proxy`, as the emulator reads it: an admin, a member of the group,
+/// of a group above it or of a project or subgroup in it; a group deploy token of the
+/// group or a group above it). Public groups are not modelled.
+pub fn reads_group(world: &World, holder: ProxyHolder, group: &str) -> bool {
+    match holder {
+        ProxyHolder::User(id) => world.users.iter().any(|u| {
+            u.id == id
+                && !u.blocked
+                && (u.admin
+                    || u.memberships.iter().any(|(path, role)| {
+                        *role >= Role::Guest
+                            && (path_within(path, group) || path_within(group, path))
+                    }))
+        }),
+        ProxyHolder::DeployToken(id) => world
+            .deploy_tokens
+            .iter()
+            .any(|t| t.id == id && t.active() && t.projects.iter().any(|p| path_within(group, p))),
+    }
+}
