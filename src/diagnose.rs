@@ -220,7 +220,7 @@ pub fn proxy_probe_verdict(
         ProbeOutcome::Refused { status, message } => {
             let fix = if status == 403 {
                 format!(
-                    "the credential's user must be able to read the group {} (a member of it or of a project in it; the job's CI_DEPENDENCY_PROXY_USER/_PASSWORD act as the user running the job), and a token needs read_registry and write_registry, or api, or read_virtual_registry",
+                    "the credential's user must be able to read the group {} (a member of it or of a project in it; the job's CI_DEPENDENCY_PROXY_USER/_PASSWORD act as the user running the job), and a token needs read_registry and write_registry, or api, or read_virtual_registry; a project access token never pulls through the dependency proxy (gitlab#332411)",
                     image.group
                 )
             } else {

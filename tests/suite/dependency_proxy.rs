@@ -160,7 +160,8 @@ const BOT_API: &str = "glpat-app-bot-api-Rk4Wn8Vb2Lx6Qj9Hs3";
 
 /// Reference 9.7: a project access token cannot pull through the proxy. With read_api
 /// GitLab's API says it is a bot's, and it is ruled out before the proxy sees it; without,
-/// the proxy's token service refuses it (403) and the probe never runs.
+/// GitLab's token service still issues it a proxy token, and only the probe's manifest
+/// request shows the refusal (403), which a plain login would never have seen.
 #[test]
 fn a_project_access_token_is_ruled_out() {
     let bed = TestBed::with_world({
@@ -208,12 +209,20 @@ fn a_project_access_token_is_ruled_out() {
 
     bed.gitlab().clear_requests();
     let out = only_explicit(&bed, APP_BOT_TOKEN).run().expect_code(4);
-    assert_contains(all(&out), "access forbidden");
-    let log = bed.gitlab().requests();
-    assert!(
-        log.iter().all(|r| !r.path.starts_with(MANIFESTS)),
-        "no manifest asked with a refused credential: {log:?}"
+    let said = all(&out);
+    assert_contains(
+        &said,
+        "refused to serve group/dependency_proxy/containers/alpine:3.20 (CI_JOB_IMAGE): HTTP 403: denied: access forbidden",
     );
+    assert_contains(
+        &said,
+        "a project access token never pulls through the dependency proxy (gitlab#332411)",
+    );
+    let manifests = bed
+        .gitlab()
+        .requests_to(&format!("{MANIFESTS}alpine/manifests/3.20"));
+    assert_eq!(manifests.len(), 1);
+    assert_eq!(manifests[0].status, Some(403));
 }
 
 /// With nothing to probe the output says plainly that the login proves no pull; and a

@@ -407,7 +407,7 @@ impl Emulator {
         if auth::storage_limit_reached(&world, &granted) {
             let url = world.settings.external_url.as_deref().unwrap_or(&self.url);
             let message = format!(
-                "Your action has been rejected because the namespace storage limit has been reached. For more information, visit {url}/help/user/storage_usage_quotas.md"
+                "Your action has been rejected because the namespace storage limit has been reached. For more information, visit {url}/help/user/storage_usage_quotas.md."
             );
             return registry_error(403, "DENIED", &message);
         }
