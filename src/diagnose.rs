@@ -94,6 +94,22 @@ pub fn token_scopes_verdict(
             "a fine-grained access token: its registry permissions are not classic scopes, so the registry's grant decides".into(),
         ]);
     }
+    // Reference 1.9: GitLab's proxy token service wants reading and creating images
+    // both (read_registry and write_registry, or api); read alone is refused there.
+    let has = |scope: &str| info.scopes.iter().any(|s| s == scope);
+    if dependency_proxy && !(has("api") || has("read_registry") && has("write_registry")) {
+        return TokenScopes::Refuse(described(Verification::new(
+            Outcome::Rejected,
+            format!(
+                "the access token's scopes are {} (GitLab API); the dependency proxy needs read_registry and write_registry, or api, or read_virtual_registry (GitLab refuses anything less there): create a token with them",
+                if info.scopes.is_empty() {
+                    "none".to_string()
+                } else {
+                    info.scopes.join(",")
+                }
+            ),
+        )));
+    }
     let mut notes = Vec::new();
     let read_api_only = info.scopes.iter().any(|s| s == "read_api")
         && !info
@@ -969,8 +985,17 @@ mod tests {
                 .unwrap()
                 .contains("gitlab#332411")
         );
-        assert!(proxy(&["read_registry"], Holder::GroupBot).is_none());
+        assert!(proxy(&["read_registry", "write_registry"], Holder::GroupBot).is_none());
+        assert!(proxy(&["api"], Holder::Person).is_none());
         assert!(proxy(&["read_virtual_registry"], Holder::Person).is_none());
+        // Reference 1.9: reading alone is refused by the proxy's token service.
+        assert!(
+            proxy(&["read_registry"], Holder::GroupBot)
+                .unwrap()
+                .contains(
+                    "needs read_registry and write_registry, or api, or read_virtual_registry"
+                )
+        );
         let mut revoked = info(&["api"], false);
         revoked.revoked = Some(true);
         assert!(

@@ -284,3 +284,50 @@ fn an_unreachable_proxy_is_exit_5() {
         "the dependency proxy could not be asked for group/dependency_proxy/containers/alpine:3.20 (--proxy-probe)",
     );
 }
+
+/// Reference 1.9: GitLab's proxy token service wants read_registry and write_registry (or
+/// api): a person's token with both pulls the probe; one that only reads is ruled out by
+/// GitLab's API answer before the proxy sees it.
+#[test]
+fn a_personal_token_needs_both_registry_scopes_at_the_proxy() {
+    let bed = TestBed::start();
+    let (proxy, prefix) = proxy_of(&bed);
+    let explicit = |secret: &str| {
+        let env: Vec<(String, String)> = bed
+            .ci_job_env("group/app")
+            .into_iter()
+            .filter(|(k, _)| {
+                !matches!(
+                    k.as_str(),
+                    "CI_REGISTRY_USER"
+                        | "CI_REGISTRY_PASSWORD"
+                        | "CI_JOB_TOKEN"
+                        | "CI_DEPENDENCY_PROXY_USER"
+                        | "CI_DEPENDENCY_PROXY_PASSWORD"
+                )
+            })
+            .collect();
+        ci_registry_login()
+            .envs(env)
+            .env("REGISTRY_USER", "alice")
+            .env("REGISTRY_PASSWORD", secret)
+            .env("CI_JOB_IMAGE", format!("{prefix}/alpine:3.20"))
+            .args(["check", "--dependency-proxy", "--registry", proxy.as_str()])
+    };
+    let out = explicit(ALICE_PAT_RW).run().expect_code(0);
+    assert_contains(
+        all(&out),
+        "pulled the manifest of group/dependency_proxy/containers/alpine:3.20",
+    );
+
+    bed.gitlab().clear_requests();
+    let out = explicit(ALICE_PAT_RO).run().expect_code(4);
+    assert_contains(
+        all(&out),
+        "the dependency proxy needs read_registry and write_registry, or api, or read_virtual_registry",
+    );
+    assert!(
+        bed.gitlab().requests_to("/jwt/auth").is_empty(),
+        "ruled out before the proxy"
+    );
+}
