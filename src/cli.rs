@@ -103,6 +103,13 @@ pub struct Common {
     #[arg(long, global = true)]
     pub dependency_proxy: bool,
 
+    /// With --dependency-proxy: the image whose manifest the live check requests
+    /// through the proxy, proving a pull (alpine:3.20 in the group of
+    /// $CI_DEPENDENCY_PROXY_GROUP_IMAGE_PREFIX, or a whole reference below it)
+    /// [default: $CI_JOB_IMAGE when it comes through the proxy].
+    #[arg(long, global = true, value_name = "IMAGE")]
+    pub proxy_probe: Option<String>,
+
     /// Repository the job will pull or push, e.g. group/app [default: $CI_REGISTRY_IMAGE
     /// without its host, else $CI_PROJECT_PATH]. Lower-cased as GitLab does.
     #[arg(long, global = true, value_name = "PATH")]
@@ -337,6 +344,8 @@ pub const APPLIES_TO: &[(&str, &[Applies])] = &[
     ("push", &[L, P, C]),
     ("registry", &[L, P, C, LO, HP, HI]),
     ("dependency_proxy", &[L, P, C, LO, HI]),
+    // Requested by the live check.
+    ("proxy_probe", &[L, C]),
     ("repository", &[L, P, C]),
     ("use_kind", &[L, P, C, HP]),
     ("username", &[L, P, C, HP]),

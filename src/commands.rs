@@ -65,8 +65,11 @@ fn build_plan(config: &Config, target: &Target) -> Result<Plan> {
             unix_now(),
             config.min_token_lifetime.as_secs(),
         ));
-    plan.warnings
-        .extend(crate::diagnose::target_warnings(&config.job, target));
+    plan.warnings.extend(crate::diagnose::target_warnings(
+        &config.job,
+        target,
+        live_proxy_probe(config),
+    ));
     // A local run looks for an earlier docker login in the docker config: one that is no
     // file to read (issue 11: a FIFO hung the run) is skipped, and said so.
     if config.job.mode.is_local()
@@ -78,6 +81,17 @@ fn build_plan(config: &Config, target: &Target) -> Result<Plan> {
             .push(format!("{e}; earlier docker logins in it are not used"));
     }
     Ok(plan)
+}
+
+/// The image the live check pulls through the dependency proxy: only a command that
+/// checks live requests it.
+fn live_proxy_probe(config: &Config) -> Option<&crate::proxy_probe::ProbeImage> {
+    let live = match config.command {
+        Command::Check => true,
+        Command::Login => config.verify,
+        _ => false,
+    };
+    config.proxy_probe.as_ref().filter(|_| live)
 }
 
 fn plan(config: &Config) -> Result<Exit> {
@@ -140,7 +154,12 @@ fn verify_plan(
         api_url: config
             .api
             .as_ref()
-            .filter(|api| api.named_by_flag || config.job.is_own_registry(&plan.target.registry))
+            // The dependency proxy is served by the job's GitLab itself.
+            .filter(|api| {
+                api.named_by_flag
+                    || config.job.is_own_registry(&plan.target.registry)
+                    || config.job.is_dependency_proxy(&plan.target.registry)
+            })
             .map(|api| api.url.as_str()),
         insecure: config.insecure,
     };
@@ -169,13 +188,29 @@ fn verify_plan(
     // no lower-ranked secret is ever sent on speculation (issue 11, finding 3).
     for i in indices {
         let candidate = &plan.candidates[i].candidate;
-        let result = rt.block_on(verify::verify_with(
+        let mut result = rt.block_on(verify::verify_with(
             http,
             &session,
             &check,
             candidate,
             early.take(),
         ));
+        // The dependency proxy accepting a login proves no pull: one manifest does.
+        if let (true, verify::Outcome::Accepted, Some(image)) = (
+            target.dependency_proxy,
+            result.outcome,
+            live_proxy_probe(config),
+        ) {
+            let outcome = rt.block_on(crate::proxy_probe::probe(
+                http,
+                &session.endpoint,
+                &session.auth,
+                image,
+                &candidate.username,
+                &candidate.secret,
+            ));
+            result = crate::diagnose::proxy_probe_verdict(result, image, outcome);
+        }
         plan.apply_live(vec![(i, result)]);
         if plan.candidates[i].usable {
             break;

@@ -13,6 +13,7 @@ use crate::locations::{self};
 use crate::mode::Mode;
 use crate::names::{NameError, Registry, Repository, Scheme};
 use crate::output::Printer;
+use crate::proxy_probe::ProbeImage;
 use crate::secret::Secret;
 use crate::tls::ExtraCa;
 use crate::vars::{VarError, Vars, is_variable_name};
@@ -54,6 +55,9 @@ pub struct Config {
     pub warn_expiry_days: u64,
     /// GitLab's API for access-token introspection.
     pub api: Option<Api>,
+    /// The image the live check pulls through the dependency proxy (`--proxy-probe`,
+    /// else the job's own image when it comes through the proxy).
+    pub proxy_probe: Option<ProbeImage>,
     /// The job as its predefined variables describe it, resolved once.
     pub job: Job,
     /// Every credential source, in discovery order: the job's variables and flags, then
@@ -106,6 +110,7 @@ impl Config {
             c.dependency_proxy,
             !helper_protocol,
         )?;
+        let proxy_probe = proxy_probe(&vars, c.proxy_probe.as_deref(), &targets)?;
         let stores = matches!(
             command,
             Command::Login
@@ -272,6 +277,7 @@ impl Config {
             min_token_lifetime: c.min_token_lifetime,
             warn_expiry_days: c.warn_expiry,
             api,
+            proxy_probe,
             job,
             sources,
             vars,
@@ -613,6 +619,36 @@ fn dependency_proxy_target(vars: &Vars) -> Result<Target> {
         keys,
         dependency_proxy: true,
     })
+}
+
+/// What the live check pulls through the dependency proxy (issue 13, item 6):
+/// `--proxy-probe`, else `CI_JOB_IMAGE` when it comes through the proxy (below
+/// `CI_DEPENDENCY_PROXY_GROUP_IMAGE_PREFIX` or `..._DIRECT_GROUP_IMAGE_PREFIX`, read
+/// leniently: they only find a default).
+fn proxy_probe(vars: &Vars, flag: Option<&str>, targets: &[Target]) -> Result<Option<ProbeImage>> {
+    let proxy = targets.iter().find(|t| t.dependency_proxy);
+    let lenient = |name| vars.setting(name).ok().flatten();
+    let group_prefix = lenient("CI_DEPENDENCY_PROXY_GROUP_IMAGE_PREFIX");
+    match (flag, proxy) {
+        (Some(_), None) => Err(Failure::usage(
+            "--proxy-probe names an image to pull through the dependency proxy: it needs --dependency-proxy",
+        )),
+        (Some(value), Some(proxy)) => {
+            crate::proxy_probe::parse(value, "--proxy-probe", &proxy.registry, group_prefix)
+                .map(Some)
+                .map_err(Failure::usage)
+        }
+        (None, Some(proxy)) => {
+            let prefixes = [
+                group_prefix.unwrap_or_default(),
+                lenient("CI_DEPENDENCY_PROXY_DIRECT_GROUP_IMAGE_PREFIX").unwrap_or_default(),
+            ];
+            Ok(lenient("CI_JOB_IMAGE").and_then(|image| {
+                crate::proxy_probe::from_job_image(image, &proxy.registry, &prefixes)
+            }))
+        }
+        (None, None) => Ok(None),
+    }
 }
 
 fn default_repository(vars: &Vars, registry: &Registry) -> Result<Option<Repository>> {

@@ -19,13 +19,15 @@ use crate::handshake::TokenReply;
 use crate::job::{Job, Target};
 use crate::mode::Mode;
 use crate::names::Repository;
+use crate::proxy_probe::{ProbeImage, ProbeOutcome};
 use crate::selection::Plan;
 use crate::verdict::{Check, Outcome, Verification};
 
 /// What the user should know about a target whatever credential is chosen: the
 /// dependency proxy's limits, a repository that is unknown (and why, naming only the
 /// sources that apply), a `DOCKER_AUTH_CONFIG` entry that would shadow the login.
-pub fn target_warnings(job: &Job, target: &Target) -> Vec<String> {
+/// `probe`: the image the live check requests through the dependency proxy, if any.
+pub fn target_warnings(job: &Job, target: &Target, probe: Option<&ProbeImage>) -> Vec<String> {
     let registry = &target.registry;
     let mut out = Vec::new();
     if job.docker_auth_config.iter().any(|k| k.same_as(registry)) {
@@ -34,9 +36,12 @@ pub fn target_warnings(job: &Job, target: &Target) -> Vec<String> {
         ));
     }
     if target.dependency_proxy {
-        out.push(format!(
-            "{registry} is GitLab's dependency proxy: it serves pulls only, and its tokens do not say what they allow, so a live check shows only that GitLab accepts the credential"
-        ));
+        // Reference 9.7, gitlab#362991: a login the proxy accepts may still not pull.
+        if probe.is_none() {
+            out.push(format!(
+                "{registry} is GitLab's dependency proxy: it serves pulls only, and GitLab accepting the login there does not prove a pull (gitlab#362991); pass --proxy-probe IMAGE (an image the job pulls through it) to check or login to request one manifest"
+            ));
+        }
     } else if target.repository.is_none() {
         out.push(if job.is_own_registry(registry) {
             "no repository is known (--repository, CI_REGISTRY_IMAGE, CI_PROJECT_PATH): the credential can be checked, but not what it may pull or push".into()
@@ -94,6 +99,22 @@ pub fn token_scopes_verdict(
         return TokenScopes::Continue(vec![
             "a fine-grained access token: its registry permissions are not classic scopes, so the registry's grant decides".into(),
         ]);
+    }
+    // Reference 1.9: GitLab's proxy token service wants reading and creating images
+    // both (read_registry and write_registry, or api); read alone is refused there.
+    let has = |scope: &str| info.scopes.iter().any(|s| s == scope);
+    if dependency_proxy && !(has("api") || has("read_registry") && has("write_registry")) {
+        return TokenScopes::Refuse(described(Verification::new(
+            Outcome::Rejected,
+            format!(
+                "the access token's scopes are {} (GitLab API); the dependency proxy needs read_registry and write_registry, or api, or read_virtual_registry (GitLab refuses anything less there): create a token with them",
+                if info.scopes.is_empty() {
+                    "none".to_string()
+                } else {
+                    info.scopes.join(",")
+                }
+            ),
+        )));
     }
     let mut notes = Vec::new();
     let read_api_only = info.scopes.iter().any(|s| s == "read_api")
@@ -190,6 +211,74 @@ pub fn credential_expiry_warning(plan: &Plan, now: u64, warn_days: u64) -> Optio
             chosen.candidate.origin
         )
     })
+}
+
+/// The dependency proxy's answer to one manifest request, folded into the verdict of
+/// a credential GitLab accepted there (issue 13, item 6; reference 1.9, 9.7): pulled
+/// proves the pull; refused is the credential's failure (exit 4), with GitLab's reason;
+/// an image upstream does not have leaves the credential usable but the pull unproven,
+/// and says so naming what named the image; unreachable is exit 5.
+pub fn proxy_probe_verdict(
+    accepted: Verification,
+    image: &ProbeImage,
+    outcome: ProbeOutcome,
+) -> Verification {
+    let what = format!("{} ({})", image.describe(), image.source);
+    let said = |m: &str| {
+        if m.is_empty() {
+            String::new()
+        } else {
+            format!(": {m}")
+        }
+    };
+    match outcome {
+        ProbeOutcome::Pulled { digest } => Verification {
+            detail: format!(
+                "pulled the manifest of {what} through the dependency proxy{}",
+                digest.map(|d| format!(" ({d})")).unwrap_or_default()
+            ),
+            ..accepted
+        },
+        ProbeOutcome::Refused { status, message } => {
+            let fix = if status == 403 {
+                format!(
+                    "the credential's user must be able to read the group {} (a member of it or of a project in it; the job's CI_DEPENDENCY_PROXY_USER/_PASSWORD act as the user running the job), and a token needs read_registry and write_registry, or api, or read_virtual_registry; a project access token never pulls through the dependency proxy (gitlab#332411)",
+                    image.group
+                )
+            } else {
+                "GitLab did not accept the proxy's token for this image: a project access token never pulls through the dependency proxy (gitlab#332411); use a group or personal access token with read_registry and write_registry, or the job's CI_DEPENDENCY_PROXY_USER/_PASSWORD".to_string()
+            };
+            Verification {
+                outcome: Outcome::Rejected,
+                detail: format!(
+                    "GitLab accepted the login to the dependency proxy, but refused to serve {what}: HTTP {status}{}; {fix}",
+                    said(&message)
+                ),
+                ..accepted
+            }
+        }
+        ProbeOutcome::NotFound(message) => {
+            let mut v = Verification {
+                detail: format!(
+                    "GitLab accepted the credential, but upstream has no {what}{}, so the pull is not proven",
+                    said(&message)
+                ),
+                ..accepted
+            };
+            v.warnings.push(format!(
+                "{}: {} was not found upstream (Docker Hub){}: a pull through the dependency proxy is not proven; name an image and tag that exist",
+                image.source,
+                image.describe(),
+                said(&message)
+            ));
+            v
+        }
+        ProbeOutcome::Unreachable(message) => Verification {
+            outcome: Outcome::Unreachable,
+            detail: format!("the dependency proxy could not be asked for {what}: {message}"),
+            ..accepted
+        },
+    }
 }
 
 /// Whether the credential demonstrably has registry access, so that a 403 "access
@@ -706,6 +795,94 @@ mod tests {
         }
     }
 
+    fn probe_image() -> ProbeImage {
+        ProbeImage {
+            group: "group".into(),
+            image: "alpine".into(),
+            reference: "3.20".into(),
+            source: "--proxy-probe",
+        }
+    }
+
+    /// Issue 13, item 6: each answer of the proxy to the probe, its verdict and words.
+    #[test]
+    fn the_proxy_probe_proves_refuses_or_leaves_the_pull_unproven() {
+        let accepted = || Verification::new(Outcome::Accepted, "GitLab accepted the credential");
+        let image = probe_image();
+        let refused = |status: u16| ProbeOutcome::Refused {
+            status,
+            message: "denied: access forbidden".into(),
+        };
+        // (outcome, verdict, words in the detail, warning naming the source)
+        let cases: Vec<(ProbeOutcome, Outcome, &[&str], bool)> = vec![
+            (
+                ProbeOutcome::Pulled {
+                    digest: Some("sha256:abc".into()),
+                },
+                Outcome::Accepted,
+                &[
+                    "pulled the manifest of group/dependency_proxy/containers/alpine:3.20 (--proxy-probe)",
+                    "(sha256:abc)",
+                ],
+                false,
+            ),
+            (
+                refused(403),
+                Outcome::Rejected,
+                &[
+                    "refused to serve group/dependency_proxy/containers/alpine:3.20",
+                    "HTTP 403: denied: access forbidden",
+                    "read the group group",
+                ],
+                false,
+            ),
+            (
+                refused(401),
+                Outcome::Rejected,
+                &[
+                    "HTTP 401",
+                    "project access token never pulls",
+                    "gitlab#332411",
+                ],
+                false,
+            ),
+            (
+                ProbeOutcome::NotFound("manifest unknown: manifest unknown".into()),
+                Outcome::Accepted,
+                &["upstream has no", "manifest unknown", "pull is not proven"],
+                true,
+            ),
+            (
+                ProbeOutcome::Unreachable("connection refused".into()),
+                Outcome::Unreachable,
+                &["could not be asked for", "connection refused"],
+                false,
+            ),
+        ];
+        for (outcome, verdict, words, warned) in cases {
+            let shown = format!("{outcome:?}");
+            let v = proxy_probe_verdict(accepted(), &image, outcome);
+            assert_eq!(v.outcome, verdict, "{shown}");
+            for w in words {
+                assert!(v.detail.contains(w), "{shown}: {}", v.detail);
+            }
+            assert!(!v.detail.contains('\n'), "one line: {}", v.detail);
+            assert_eq!(
+                v.warnings.len(),
+                usize::from(warned),
+                "{shown}: {:?}",
+                v.warnings
+            );
+            if warned {
+                assert!(
+                    v.warnings[0].starts_with("--proxy-probe: "),
+                    "{:?}",
+                    v.warnings
+                );
+            }
+        }
+    }
+
     /// Issue 12's newcomer finding: a second registry's warning names only what applies
     /// to it; the job's registry names the job's variables.
     #[test]
@@ -720,16 +897,21 @@ mod tests {
             keys: Vec::new(),
             dependency_proxy: proxy,
         };
-        let own = target_warnings(&job, &bare("registry.example.com", false));
+        let own = target_warnings(&job, &bare("registry.example.com", false), None);
         assert_eq!(own.len(), 1);
         assert!(own[0].contains("(--repository, CI_REGISTRY_IMAGE, CI_PROJECT_PATH)"));
-        let other = target_warnings(&job, &bare("other.example.com", false));
+        let other = target_warnings(&job, &bare("other.example.com", false), None);
         assert_eq!(other.len(), 2, "{other:?}");
         assert!(other[0].starts_with("DOCKER_AUTH_CONFIG holds an entry for other.example.com"));
         assert!(other[1].contains("describe the job's own registry; pass --repository"));
-        let proxy = target_warnings(&job, &bare("gitlab.example.com", true));
+        let proxy = target_warnings(&job, &bare("gitlab.example.com", true), None);
         assert!(proxy[0].contains("serves pulls only"), "{proxy:?}");
-        assert!(target_warnings(&job, &target()).is_empty());
+        assert!(proxy[0].contains("does not prove a pull (gitlab#362991)"));
+        assert!(proxy[0].contains("--proxy-probe IMAGE"));
+        // A probe proves or disproves the pull: nothing to warn about beforehand.
+        let probe = probe_image();
+        assert!(target_warnings(&job, &bare("gitlab.example.com", true), Some(&probe)).is_empty());
+        assert!(target_warnings(&job, &target(), None).is_empty());
         for w in own.iter().chain(&other).chain(&proxy) {
             assert!(!w.contains('\n'), "one line: {w}");
         }
@@ -810,8 +992,17 @@ mod tests {
                 .unwrap()
                 .contains("gitlab#332411")
         );
-        assert!(proxy(&["read_registry"], Holder::GroupBot).is_none());
+        assert!(proxy(&["read_registry", "write_registry"], Holder::GroupBot).is_none());
+        assert!(proxy(&["api"], Holder::Person).is_none());
         assert!(proxy(&["read_virtual_registry"], Holder::Person).is_none());
+        // Reference 1.9: reading alone is refused by the proxy's token service.
+        assert!(
+            proxy(&["read_registry"], Holder::GroupBot)
+                .unwrap()
+                .contains(
+                    "needs read_registry and write_registry, or api, or read_virtual_registry"
+                )
+        );
         let mut revoked = info(&["api"], false);
         revoked.revoked = Some(true);
         assert!(

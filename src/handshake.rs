@@ -260,7 +260,7 @@ pub enum TokenReply {
     Net(NetError),
 }
 
-/// `GET realm?service=...&scope=...` with Basic credentials.
+/// `GET realm?service=...&scope=...` with Basic credentials: what the token grants.
 pub async fn request_token(
     http: &Http,
     realm: &Url,
@@ -273,6 +273,23 @@ pub async fn request_token(
     request_scoped_token(http, realm, service, &scopes, Some((username, secret)))
         .await
         .0
+}
+
+/// The same request, keeping the token itself, for a request that uses it (the
+/// dependency proxy's probe); every answer but a token is the [`TokenReply`].
+pub async fn request_raw_token(
+    http: &Http,
+    realm: &Url,
+    service: Option<&str>,
+    scope: Option<&str>,
+    username: &str,
+    secret: &Secret,
+) -> Result<Secret, TokenReply> {
+    let scopes: Vec<String> = scope.map(str::to_string).into_iter().collect();
+    match request_scoped_token(http, realm, service, &scopes, Some((username, secret))).await {
+        (TokenReply::Granted(_), Some(token)) => Ok(token),
+        (reply, _) => Err(reply),
+    }
 }
 
 /// One token request for several scopes (one `scope=` each, as docker sends them and

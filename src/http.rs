@@ -218,6 +218,19 @@ impl Http {
             .await
     }
 
+    /// [`Http::get`] with an `Accept` header (a registry's manifest types).
+    pub async fn get_accepting(
+        &self,
+        url: &str,
+        credential: Credential<'_>,
+        retry_404: bool,
+        accept: Option<&str>,
+    ) -> Result<Reply, NetError> {
+        let headers: Vec<(&str, &str)> = accept.map(|a| ("Accept", a)).into_iter().collect();
+        self.send(reqwest::Method::GET, url, credential, &headers, retry_404)
+            .await
+    }
+
     /// HEAD, with the same retries as [`Http::get`]: a manifest's existence.
     pub async fn head(
         &self,

@@ -38,6 +38,7 @@ pub const LAYERS: &[(&str, usize)] = &[
     ("known_realm", 3),
     ("verify", 3),
     ("proof", 3),
+    ("proxy_probe", 3),
     ("diagnose", 3),
     ("safe_fs", 3),
     ("auth_file", 3),

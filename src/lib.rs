@@ -38,6 +38,7 @@ pub mod output;
 pub mod pipeline;
 pub mod preflight;
 pub mod proof;
+pub mod proxy_probe;
 pub mod report;
 pub mod safe_fs;
 pub mod secret;

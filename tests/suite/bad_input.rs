@@ -240,6 +240,27 @@ fn place_rows() -> Vec<Row> {
             args: &["--dependency-proxy"],
             ..Row::new("CI_DEPENDENCY_PROXY_SERVER", |_| Refused)
         },
+        Row {
+            args: &["--dependency-proxy"],
+            ..Row::new("--proxy-probe", |h| match h {
+                // Image `host`, tag 99999: legal, and not upstream; the pull is unproven.
+                BadPort => Warned,
+                _ => Refused,
+            })
+        },
+        // Read only to find the default probe: garbage finds none, the login goes on.
+        Row {
+            args: &["--dependency-proxy"],
+            ..Row::new("CI_JOB_IMAGE", |_| Goes(0))
+        },
+        Row {
+            args: &["--dependency-proxy"],
+            ..Row::new("CI_DEPENDENCY_PROXY_GROUP_IMAGE_PREFIX", |_| Goes(0))
+        },
+        Row {
+            args: &["--dependency-proxy"],
+            ..Row::new("CI_DEPENDENCY_PROXY_DIRECT_GROUP_IMAGE_PREFIX", |_| Goes(0))
+        },
         Row::new("CI_API_V4_URL", |h| match h {
             Empty => Goes(0),
             _ => Refused,

@@ -14,7 +14,7 @@
 //! (SECURITY.md): the job's secrets, and any secret equal to one or carrying `glcbt-`,
 //! go to J, P and G1 only; an explicit credential to the registry it is tied to (by
 //! default the call's one registry) and the realm that registry's challenge names; an
-//! access token to the job's API only when it serves the job's registry.
+//! access token to the job's API only when it serves the job's registry or dependency proxy.
 
 use crate::support::http::{Reply, Request, Response, Server};
 use crate::support::run::ci_registry_login;
@@ -288,8 +288,9 @@ fn each_credential_reaches_only_the_hosts_it_is_bound_to() {
                 own_hosts.iter().copied().collect()
             };
             // An access token's API is the job's GitLab only for the job's registry
-            // (finding 4).
-            if credential.kind == "access-token" && *label == "J" {
+            // (finding 4) and its dependency proxy, which that GitLab serves (issue 13,
+            // item 6: a project access token is ruled out there by the API's answer).
+            if credential.kind == "access-token" && matches!(*label, "J" | "P") {
                 allowed.insert("G1 API");
             }
             for (host, secret) in &seen {

@@ -8,6 +8,7 @@ mod auth_files;
 mod bad_input;
 mod binding;
 mod ci_templates;
+mod dependency_proxy;
 mod emulator_conformance;
 mod engine_start;
 mod engines;

@@ -643,10 +643,6 @@ fn post_and_unknown_services_are_404_with_an_empty_body() {
     for (response, what) in [
         (post, "POST"),
         (
-            http::get(&format!("{realm}?service=dependency_proxy"), &headers),
-            "other service",
-        ),
-        (
             http::get(&format!("{realm}?service=nope"), &headers),
             "unknown service",
         ),

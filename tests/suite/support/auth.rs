@@ -232,10 +232,11 @@ pub fn grant(
 }
 
 /// Whether a granted push goes to a namespace over its storage limit (reference 9.4).
+/// Only `push` counts: GitLab's EE spec lets a Maintainer have `*` and delete there.
 pub fn storage_limit_reached(world: &World, granted: &[Access]) -> bool {
     granted
         .iter()
-        .filter(|a| a.actions.iter().any(|x| x == "push" || x == "*"))
+        .filter(|a| a.actions.iter().any(|x| x == "push"))
         .filter_map(|a| repository_project(world, &a.name))
         .any(|p| p.storage_limit_reached)
 }
@@ -474,5 +475,58 @@ fn glob_match(pattern: &str, text: &str) -> bool {
                 .filter(|&i| rest.is_char_boundary(i))
                 .any(|i| glob_match(tail, &rest[i..]))
         }
+    }
+}
+
+/// Who a dependency-proxy token was issued to (reference 1.9).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ProxyHolder {
+    User(u64),
+    DeployToken(u64),
+}
+
+/// `Auth::ContainerProxyAuthenticationService` (reference 1.9, 9.7): a token for the
+/// dependency proxy, or None for GitLab's 403 `access forbidden`. It needs both read and
+/// create container-image abilities (a token with read_registry and write_registry, or
+/// api), or a job's build abilities, or a password; project deploy tokens are forbidden
+/// and group deploy tokens (with both registry scopes) work. A project access token gets
+/// a token here like any user (GitLab's service marks only personal and group access
+/// tokens in it, and refuses no bot): it is at the proxy that it cannot pull (9.7,
+/// gitlab#332411; see [`reads_group`]).
+pub fn dependency_proxy_holder(world: &World, credential: &Credential) -> Option<ProxyHolder> {
+    let both = credential.has(Ability::ReadImage) && credential.has(Ability::CreateImage);
+    match credential {
+        Credential::Anonymous => None,
+        Credential::Job { user, .. } => user.map(|u| ProxyHolder::User(u.id)),
+        Credential::Password(user) => Some(ProxyHolder::User(user.id)),
+        Credential::AccessToken { user, .. } => both.then_some(ProxyHolder::User(user.id)),
+        Credential::Deploy(token) => {
+            let group_token = token.projects.iter().all(|p| world.project(p).is_none());
+            (group_token && both).then_some(ProxyHolder::DeployToken(token.id))
+        }
+    }
+}
+
+/// Whether the holder may read `group`'s dependency proxy (GroupPolicy's
+/// `read_dependency_proxy`, as the emulator reads it: an admin, a member of the group,
+/// of a group above it or of a project or subgroup in it; a group deploy token of the
+/// group or a group above it). A project access token's bot never does (reference 9.7,
+/// gitlab#332411), whatever its project membership. Public groups are not modelled.
+pub fn reads_group(world: &World, holder: ProxyHolder, group: &str) -> bool {
+    match holder {
+        ProxyHolder::User(id) => world.users.iter().any(|u| {
+            u.id == id
+                && !u.blocked
+                && !u.username.starts_with("project_")
+                && (u.admin
+                    || u.memberships.iter().any(|(path, role)| {
+                        *role >= Role::Guest
+                            && (path_within(path, group) || path_within(group, path))
+                    }))
+        }),
+        ProxyHolder::DeployToken(id) => world
+            .deploy_tokens
+            .iter()
+            .any(|t| t.id == id && t.active() && t.projects.iter().any(|p| path_within(group, p))),
     }
 }

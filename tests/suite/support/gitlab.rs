@@ -401,6 +401,9 @@ impl Emulator {
                 self.generic_package(method, request)
             }
             ("POST", path) if releases_path(path).is_some() => self.create_release(request),
+            // The dependency proxy, on GitLab's own host (reference 1.9).
+            ("GET", "/v2/" | "/v2") => self.dependency_proxy_ping(request),
+            ("GET", path) if path.starts_with("/v2/") => self.dependency_proxy_manifest(request),
             (_, path) if path.starts_with("/api/") => {
                 Response::json(404, r#"{"message":"404 Not Found"}"#)
             }
@@ -514,6 +517,9 @@ impl Emulator {
                 }
             }
         };
+        if request.param("service") == Some("dependency_proxy") {
+            return self.dependency_proxy_token(&world, &credential);
+        }
         if request.param("service") != Some("container_registry") {
             return Response::empty(404);
         }
@@ -549,12 +555,117 @@ impl Emulator {
         if auth::storage_limit_reached(&world, &granted) {
             let url = world.settings.external_url.as_deref().unwrap_or(&self.url);
             let message = format!(
-                "Your action has been rejected because the namespace storage limit has been reached. For more information, visit {url}/help/user/storage_usage_quotas.md"
+                "Your action has been rejected because the namespace storage limit has been reached. For more information, visit {url}/help/user/storage_usage_quotas.md."
             );
             return registry_error(403, "DENIED", &message);
         }
         let token = self.issue(&world, &credential, &granted);
         Response::json(200, format!(r#"{{"token":"{token}"}}"#))
+    }
+
+    /// `/jwt/auth?service=dependency_proxy` (reference 1.9): `{"token":...}` for a
+    /// credential `auth::dependency_proxy_holder` admits, else 403 `access forbidden`.
+    /// GitLab signs this token with HMAC; the emulator uses its one key (no client
+    /// verifies it). The scope is not read: the proxy checks the group per request.
+    fn dependency_proxy_token(&self, world: &World, credential: &Credential) -> Response {
+        let Some(holder) = auth::dependency_proxy_holder(world, credential) else {
+            return registry_error(403, "DENIED", "access forbidden");
+        };
+        let now = unix_now();
+        let mut claims = json!({
+            "jti": self.signer.uuid(),
+            "iat": now,
+            "nbf": now - 5,
+            "exp": now + world.settings.token_lifetime_minutes * 60,
+        });
+        match holder {
+            auth::ProxyHolder::User(id) => claims["user_id"] = json!(id),
+            auth::ProxyHolder::DeployToken(id) => claims["deploy_token_id"] = json!(id),
+        }
+        let token = self.signer.sign(&claims);
+        Response::json(200, format!(r#"{{"token":"{token}"}}"#))
+    }
+
+    /// The holder of a valid dependency-proxy token in `Authorization: Bearer`.
+    fn dependency_proxy_bearer(&self, request: &Request) -> Option<auth::ProxyHolder> {
+        let value = request.header("Authorization")?;
+        let (scheme, token) = value.split_once(' ')?;
+        if !scheme.eq_ignore_ascii_case("bearer") || !self.signer.verifies(token.trim()) {
+            return None;
+        }
+        let claims = jwt::try_decode(token.trim())?.claims;
+        if claims["exp"].as_u64().is_none_or(|exp| exp <= unix_now()) {
+            return None;
+        }
+        match (
+            claims["user_id"].as_u64(),
+            claims["deploy_token_id"].as_u64(),
+        ) {
+            (Some(id), _) => Some(auth::ProxyHolder::User(id)),
+            (None, Some(id)) => Some(auth::ProxyHolder::DeployToken(id)),
+            _ => None,
+        }
+    }
+
+    /// 401 with the proxy's challenge: its realm is GitLab's `/jwt/auth`, service
+    /// `dependency_proxy` (reference 1.9).
+    fn dependency_proxy_challenge(&self) -> Response {
+        let challenge = format!(
+            r#"Bearer realm="{}/jwt/auth",service="dependency_proxy""#,
+            self.url
+        );
+        registry_error(401, "UNAUTHORIZED", "authentication required")
+            .with_header("WWW-Authenticate", &challenge)
+    }
+
+    /// `GET /v2/` on GitLab's host: the dependency proxy's ping.
+    fn dependency_proxy_ping(&self, request: &Request) -> Response {
+        match self.dependency_proxy_bearer(request) {
+            Some(_) => Response::json(200, "{}"),
+            None => self.dependency_proxy_challenge(),
+        }
+    }
+
+    /// `GET /v2/GROUP/dependency_proxy/containers/IMAGE/manifests/REFERENCE`: the
+    /// upstream manifest when the token's holder reads the group, 403 when not, 404
+    /// when upstream has no such image or tag (Docker Hub's `MANIFEST_UNKNOWN`).
+    fn dependency_proxy_manifest(&self, request: &Request) -> Response {
+        let parsed = request.path.strip_prefix("/v2/").and_then(|rest| {
+            let (group, rest) = rest.split_once("/dependency_proxy/containers/")?;
+            let (image, reference) = rest.rsplit_once("/manifests/")?;
+            Some((group.to_string(), image.to_string(), reference.to_string()))
+        });
+        let Some((group, image, reference)) = parsed else {
+            return registry_error(404, "NAME_UNKNOWN", "repository name not known to registry");
+        };
+        let Some(holder) = self.dependency_proxy_bearer(request) else {
+            return self.dependency_proxy_challenge();
+        };
+        let world = self.world.lock().unwrap();
+        if !auth::reads_group(&world, holder, &group) {
+            return registry_error(403, "DENIED", "access forbidden");
+        }
+        let wanted = format!(
+            "{}:{reference}",
+            image.strip_prefix("library/").unwrap_or(&image)
+        );
+        if !world.upstream_images.contains(&wanted) {
+            return registry_error(404, "MANIFEST_UNKNOWN", "manifest unknown");
+        }
+        let manifest = json!({
+            "schemaVersion": 2,
+            "mediaType": "application/vnd.docker.distribution.manifest.v2+json",
+            "config": {"mediaType": "application/vnd.docker.container.image.v1+json", "size": 2, "digest": format!("sha256:{}", super::https::sha256_hex(b"{}"))},
+            "layers": [],
+        })
+        .to_string();
+        let digest = format!("sha256:{}", super::https::sha256_hex(manifest.as_bytes()));
+        Response::text(
+            200,
+            "application/vnd.docker.distribution.manifest.v2+json",
+            manifest,
+        )
+        .with_header("Docker-Content-Digest", &digest)
     }
 
     /// Resolves Basic credentials, with the optional IP ban around it

@@ -381,6 +381,9 @@ pub struct World {
     pub deploy_tokens: Vec<DeployToken>,
     pub jobs: Vec<Job>,
     pub settings: Settings,
+    /// What Docker Hub holds, as `image:tag` (`alpine:3.20`; `library/` is implied),
+    /// for the dependency proxy to serve (reference 1.9).
+    pub upstream_images: Vec<String>,
 }
 
 impl World {
@@ -393,7 +396,8 @@ impl World {
     /// - alice's PATs: rw, ro, api, read_repository only, revoked, expired;
     ///   group/app's project access token (read+write registry);
     /// - deploy tokens on group/app: rw, ro, read_repository only;
-    /// - jobs: running on group/app (as alice), finished on group/app, running on group/other.
+    /// - jobs: running on group/app (as alice), finished on group/app, running on group/other;
+    /// - upstream (Docker Hub) images for the dependency proxy: alpine:3.20, busybox:1.36.
     pub fn standard() -> World {
         use Role::*;
         use Scope::*;
@@ -505,6 +509,7 @@ impl World {
                 job(9003, JOB_OTHER_TOKEN, "group/other", true),
             ],
             settings: Settings::default(),
+            upstream_images: vec!["alpine:3.20".into(), "busybox:1.36".into()],
         }
     }
 
