@@ -1,7 +1,8 @@
 //! Image references as docker reads them: `alpine` is `docker.io/library/alpine:latest`,
-//! a first component is a registry host only when it has a `.` or a `:`, is `localhost`,
-//! or has upper case; `index.docker.io` is `docker.io`; a digest is kept (with or
-//! without a tag). What a job pulls and pushes is named this way, in flags, in
+//! a first component is a registry host only when it has a `.` or a `:`, or is
+//! `localhost` (docker also takes an upper-case one for a host: refused here, as in lower
+//! case, the way hosts compare, it would be a Docker Hub path); `index.docker.io` is
+//! `docker.io`; a digest is kept (with or without a tag). What a job pulls and pushes is named this way, in flags, in
 //! `$CI_JOB_IMAGE` and in Dockerfiles.
 
 use crate::names::{NameError, Registry, Repository};
@@ -33,6 +34,8 @@ pub enum ImageError {
     Tag(String),
     #[error("has an invalid digest '{}' (ALGORITHM:HEX, e.g. sha256:...)", shown(.0))]
     Digest(String),
+    #[error("starts with '{}', which docker reads as a registry host only because of its upper case; write the host in lower case with a '.' or a port, or the Docker Hub path in lower case", shown(.0))]
+    UpperCaseHost(String),
     #[error("{0}")]
     Name(#[from] NameError),
 }
@@ -73,6 +76,12 @@ impl ImageRef {
             return Err(ImageError::Tag(t.to_string()));
         }
         let (host, path) = split_domain(name);
+        // Hosts compare in lower case, and in lower case this one would be a Docker Hub
+        // path: no spelling names the same registry again (found by fuzzing).
+        let bare_label = !host.contains(['.', ':']) && !host.eq_ignore_ascii_case("localhost");
+        if bare_label && host != DOCKER_HUB {
+            return Err(ImageError::UpperCaseHost(host.to_string()));
+        }
         let registry = Registry::parse(host)?;
         let registry = if registry.host() == "index.docker.io" && registry.port().is_none() {
             Registry::parse(DOCKER_HUB)?
@@ -214,7 +223,6 @@ mod tests {
             ("localhost/app", "localhost/app:latest"),
             ("localhost:5000/app:1", "localhost:5000/app:1"),
             ("127.0.0.1:5000/a/b/c:x", "127.0.0.1:5000/a/b/c:x"),
-            ("Registry/app", "registry/app:latest"),
         ];
         for (input, want) in cases {
             assert_eq!(full(input), want, "{input}");
@@ -258,6 +266,12 @@ mod tests {
         assert!(matches!(
             ImageRef::parse("registry.example.com/Group/app"),
             Err(ImageError::UpperCase(_))
+        ));
+        // docker reads `Registry` as a host for its upper case alone; in lower case it
+        // would be a Docker Hub path, so the reference is refused, not misread.
+        assert!(matches!(
+            ImageRef::parse("RegitpAsyp/r"),
+            Err(ImageError::UpperCaseHost(_))
         ));
         let long_tag = format!("alpine:{}", "a".repeat(129));
         assert!(matches!(
