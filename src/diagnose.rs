@@ -1050,6 +1050,50 @@ mod tests {
         assert!(credential_expiry_warning(&plan, now, 6).is_none());
     }
 
+    /// Reference 9.4: 'access forbidden' to a token whose scopes (GitLab API) carry
+    /// registry access names external authorization first; without those scopes it is
+    /// the missing scope.
+    #[test]
+    fn access_forbidden_for_a_scoped_token_names_external_authorization() {
+        let pat = candidate(Kind::AccessToken, "REGISTRY_PASSWORD", "alice");
+        let (own, target) = (the_job("group/app"), target());
+        let info = |scopes: &[&str]| TokenInfo {
+            name: None,
+            scopes: scopes.iter().map(|s| s.to_string()).collect(),
+            granular_scopes: None,
+            user_id: Some(101),
+            active: Some(true),
+            revoked: Some(false),
+            expires_at: None,
+        };
+        let forbidden = || TokenReply::Forbidden("access forbidden".into());
+        let check = check(&own, &target, Intent::Pull);
+        let scoped = judge(
+            forbidden(),
+            &pat,
+            &check,
+            "realm",
+            Some(&info(&["read_registry"])),
+        );
+        assert!(
+            scoped.detail.contains("external authorization"),
+            "{}",
+            scoped.detail
+        );
+        let unscoped = judge(
+            forbidden(),
+            &pat,
+            &check,
+            "realm",
+            Some(&info(&["read_repository"])),
+        );
+        assert!(
+            unscoped.detail.contains("no registry scope"),
+            "{}",
+            unscoped.detail
+        );
+    }
+
     /// A job token reaching another project's repository: the allowlist is the fix.
     #[test]
     fn another_projects_repository_names_the_allowlist() {

@@ -184,8 +184,10 @@ fn each_help_shows_only_its_options() {
     support::assert_contains(&logout, "--engine");
     // Whole flags: logout takes --push-image and --pull-image (issue 14).
     let shows = |help: &str, flag: &str| {
-        help.lines()
-            .any(|l| l.split_whitespace().any(|w| w.trim_end_matches(',') == flag))
+        help.lines().any(|l| {
+            l.split_whitespace()
+                .any(|w| w.trim_end_matches(',') == flag)
+        })
     };
     for absent in ["--push", "--pull", "--use", "--no-verify", "--repository"] {
         assert!(
