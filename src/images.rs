@@ -353,14 +353,14 @@ mod tests {
             err.starts_with("--tag pushes to the job's own repository"),
             "{err}"
         );
-        let pushes = strings(&["Group/App"]);
+        let pushes = strings(&["registry.example.com/Group/App"]);
         let err = spec(&Asked {
             push_images: &pushes,
             ..Asked::default()
         })
         .unwrap_err();
         assert!(
-            err.starts_with("--push-image 'Group/App' has an upper-case"),
+            err.starts_with("--push-image 'registry.example.com/Group/App' has an upper-case"),
             "{err}"
         );
         let err = spec(&Asked {
