@@ -10,7 +10,7 @@ use crate::support::assert_contains;
 use crate::support::gitlab::{Authorization, Fault, Times};
 use crate::support::run::{Outcome, Run, ci_registry_login};
 use crate::support::world::*;
-use crate::support::{TestBed, World};
+use crate::support::{CI_CREDENTIALS, TestBed, World};
 
 /// The proxy's host:port and its group image prefix for a job on group/app.
 fn proxy_of(bed: &TestBed) -> (String, String) {
@@ -177,22 +177,8 @@ fn a_project_access_token_is_ruled_out() {
     });
     let only_explicit = |bed: &TestBed, secret: &str| {
         let (proxy, prefix) = proxy_of(bed);
-        let env: Vec<(String, String)> = bed
-            .ci_job_env("group/app")
-            .into_iter()
-            .filter(|(k, _)| {
-                !matches!(
-                    k.as_str(),
-                    "CI_REGISTRY_USER"
-                        | "CI_REGISTRY_PASSWORD"
-                        | "CI_JOB_TOKEN"
-                        | "CI_DEPENDENCY_PROXY_USER"
-                        | "CI_DEPENDENCY_PROXY_PASSWORD"
-                )
-            })
-            .collect();
         ci_registry_login()
-            .envs(env)
+            .envs(without_job_credentials(bed))
             .env("REGISTRY_PASSWORD", secret)
             .env("CI_JOB_IMAGE", format!("{prefix}/alpine:3.20"))
             .args(["check", "--dependency-proxy", "--registry", proxy.as_str()])
@@ -293,22 +279,8 @@ fn a_personal_token_needs_both_registry_scopes_at_the_proxy() {
     let bed = TestBed::start();
     let (proxy, prefix) = proxy_of(&bed);
     let explicit = |secret: &str| {
-        let env: Vec<(String, String)> = bed
-            .ci_job_env("group/app")
-            .into_iter()
-            .filter(|(k, _)| {
-                !matches!(
-                    k.as_str(),
-                    "CI_REGISTRY_USER"
-                        | "CI_REGISTRY_PASSWORD"
-                        | "CI_JOB_TOKEN"
-                        | "CI_DEPENDENCY_PROXY_USER"
-                        | "CI_DEPENDENCY_PROXY_PASSWORD"
-                )
-            })
-            .collect();
         ci_registry_login()
-            .envs(env)
+            .envs(without_job_credentials(&bed))
             .env("REGISTRY_USER", "alice")
             .env("REGISTRY_PASSWORD", secret)
             .env("CI_JOB_IMAGE", format!("{prefix}/alpine:3.20"))
@@ -330,4 +302,10 @@ fn a_personal_token_needs_both_registry_scopes_at_the_proxy() {
         bed.gitlab().requests_to("/jwt/auth").is_empty(),
         "ruled out before the proxy"
     );
+}
+
+/// The job on group/app without any credential of its own, the proxy's included.
+fn without_job_credentials(bed: &TestBed) -> Vec<(String, String)> {
+    let proxy_login = ["CI_DEPENDENCY_PROXY_USER", "CI_DEPENDENCY_PROXY_PASSWORD"];
+    bed.ci_job_env_without("group/app", &[&CI_CREDENTIALS[..], &proxy_login].concat())
 }

@@ -7,28 +7,21 @@
 use crate::support::assert_contains;
 use crate::support::run::{Run, ci_registry_login};
 use crate::support::world::*;
-use crate::support::{TestBed, World};
-
-const CI_CREDENTIALS: [&str; 3] = ["CI_REGISTRY_USER", "CI_REGISTRY_PASSWORD", "CI_JOB_TOKEN"];
+use crate::support::{CI_CREDENTIALS, TestBed, World};
 
 /// A job on group/app whose only credentials are `extra`.
 fn bare_job(bed: &TestBed, extra: &[(&str, &str)]) -> Run {
-    let env: Vec<(String, String)> = bed
-        .ci_job_env("group/app")
-        .into_iter()
-        .filter(|(k, _)| !CI_CREDENTIALS.contains(&k.as_str()))
-        .collect();
-    ci_registry_login().envs(env).envs(extra.iter().copied())
+    ci_registry_login()
+        .envs(bed.ci_job_env_without("group/app", &CI_CREDENTIALS))
+        .envs(extra.iter().copied())
 }
 
 /// The same job with GitLab's API unknown: nothing can be introspected.
 fn bare_job_without_api(bed: &TestBed, extra: &[(&str, &str)]) -> Run {
-    let env: Vec<(String, String)> = bed
-        .ci_job_env("group/app")
-        .into_iter()
-        .filter(|(k, _)| !CI_CREDENTIALS.contains(&k.as_str()) && k != "CI_API_V4_URL")
-        .collect();
-    ci_registry_login().envs(env).envs(extra.iter().copied())
+    let without = [&CI_CREDENTIALS[..], &["CI_API_V4_URL"]].concat();
+    ci_registry_login()
+        .envs(bed.ci_job_env_without("group/app", &without))
+        .envs(extra.iter().copied())
 }
 
 fn world_with(edit: impl FnOnce(&mut World)) -> World {

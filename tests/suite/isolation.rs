@@ -14,11 +14,7 @@ use std::process::Command;
 
 /// A shell-executor job: `CI_SHARED_ENVIRONMENT=true` and a builds folder.
 fn shared_job(bed: &TestBed, builds: &Path) -> Vec<(String, String)> {
-    let mut env: Vec<(String, String)> = bed
-        .ci_job_env("group/app")
-        .into_iter()
-        .filter(|(k, _)| k != "CI_DISPOSABLE_ENVIRONMENT")
-        .collect();
+    let mut env = bed.ci_job_env_without("group/app", &["CI_DISPOSABLE_ENVIRONMENT"]);
     env.push(("CI_SHARED_ENVIRONMENT".into(), "true".into()));
     env.push(("CI_BUILDS_DIR".into(), builds.display().to_string()));
     env

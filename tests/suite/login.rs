@@ -6,17 +6,12 @@ use crate::support::assert_contains;
 
 use crate::support::run::{Outcome, ci_registry_login};
 use crate::support::world::*;
-use crate::support::{Credentials, Skopeo, TestBed};
+use crate::support::{CI_CREDENTIALS, Credentials, Skopeo, TestBed};
 
 /// A GitLab job on group/app, minus the variables named in `without`.
 fn job_env(bed: &TestBed, without: &[&str]) -> Vec<(String, String)> {
-    bed.ci_job_env("group/app")
-        .into_iter()
-        .filter(|(k, _)| !without.contains(&k.as_str()))
-        .collect()
+    bed.ci_job_env_without("group/app", without)
 }
-
-const CI_CREDENTIALS: [&str; 3] = ["CI_REGISTRY_USER", "CI_REGISTRY_PASSWORD", "CI_JOB_TOKEN"];
 
 fn push_and_pull_work(bed: &TestBed, out: &Outcome, tag: &str) {
     let skopeo = Skopeo::new(Credentials::AuthFile(out.docker_config()));

@@ -7,19 +7,14 @@ use crate::support::assert_contains;
 use crate::support::http::{Reply, Response, Server};
 use crate::support::run::{Outcome, Run, ci_registry_login};
 use crate::support::world::*;
-use crate::support::{Fault, TestBed, Times, World};
+use crate::support::{CI_CREDENTIALS, Fault, TestBed, Times, World};
 use std::sync::Arc;
-
-const CI_CREDENTIALS: [&str; 3] = ["CI_REGISTRY_USER", "CI_REGISTRY_PASSWORD", "CI_JOB_TOKEN"];
 
 /// A job on `project` with only the credentials in `extra` (the job's own removed).
 fn bare_job(bed: &TestBed, project: &str, extra: &[(&str, &str)]) -> Run {
-    let env: Vec<(String, String)> = bed
-        .ci_job_env(project)
-        .into_iter()
-        .filter(|(k, _)| !CI_CREDENTIALS.contains(&k.as_str()))
-        .collect();
-    ci_registry_login().envs(env).envs(extra.iter().copied())
+    ci_registry_login()
+        .envs(bed.ci_job_env_without(project, &CI_CREDENTIALS))
+        .envs(extra.iter().copied())
 }
 
 fn job(bed: &TestBed) -> Run {

@@ -110,11 +110,22 @@ impl TestBed {
         )
     }
 
+    /// The running job's variables on `project`, minus those named in `without`.
+    pub fn ci_job_env_without(&self, project: &str, without: &[&str]) -> Vec<(String, String)> {
+        self.ci_job_env(project)
+            .into_iter()
+            .filter(|(k, _)| !without.contains(&k.as_str()))
+            .collect()
+    }
+
     /// What `gitlab-ci-local` would set for `project`, with or without `--registry`.
     pub fn gitlab_ci_local_env(&self, project: &str, registry_flag: bool) -> Vec<(String, String)> {
         env::gitlab_ci_local(self.gitlab.url(), project, registry_flag)
     }
 }
+
+/// The job's own registry credentials, which a test removes to offer only others.
+pub const CI_CREDENTIALS: [&str; 3] = ["CI_REGISTRY_USER", "CI_REGISTRY_PASSWORD", "CI_JOB_TOKEN"];
 
 /// A test that cannot run because a part the repository promises is missing (the JSON
 /// schemas, gitlab-ci-local, the release binary). Under `CI=true` that is a failure:
