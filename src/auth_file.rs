@@ -187,6 +187,102 @@ pub fn update_in<T>(
     Ok(out)
 }
 
+/// An auth file as it was, to be put back exactly: its bytes and mode, or its absence
+/// (and whether its folder existed). Its bytes hold every registry's credential and
+/// are wiped when dropped.
+pub struct Saved {
+    path: PathBuf,
+    shown: PathBuf,
+    contents: Option<(Zeroizing<Vec<u8>>, u32)>,
+    folder_existed: bool,
+}
+
+impl Saved {
+    /// The file's bytes, if it exists (a link is followed as [`follow_link`] allows).
+    pub fn json(&self) -> Result<Map<String, Value>, AuthFileError> {
+        match &self.contents {
+            Some((bytes, _)) => parse(bytes, &self.shown.display().to_string()),
+            None => Ok(Map::new()),
+        }
+    }
+}
+
+/// Saves the file at `path` as it is now, for [`put_back`].
+pub fn save(path: &Path) -> Result<Saved, AuthFileError> {
+    let link = path;
+    let path = follow_link(path)?;
+    let shown = shown(link, &path);
+    let (dir, name) = split(&path)?;
+    let dir = match safe_fs::open_dir(&dir) {
+        Ok(fd) => fd,
+        Err(e) if e.source.kind() == std::io::ErrorKind::NotFound => {
+            return Ok(Saved {
+                path,
+                shown,
+                contents: None,
+                folder_existed: false,
+            });
+        }
+        Err(e) => return Err(e.into()),
+    };
+    let contents =
+        safe_fs::read_regular(&dir, &name, &shown)?.map(|c| (c.bytes, c.stat.st_mode & 0o7777));
+    Ok(Saved {
+        path,
+        shown,
+        contents,
+        folder_existed: true,
+    })
+}
+
+/// Puts the file back as `saved` found it, under the folder's lock: the same bytes and
+/// mode in one rename, or no file (and no folder, if there was none and it is empty
+/// now). Returns whether anything had changed.
+pub fn put_back(saved: &Saved) -> Result<bool, AuthFileError> {
+    let (dir_path, name) = split(&saved.path)?;
+    let dir = match safe_fs::open_dir(&dir_path) {
+        Ok(fd) => fd,
+        Err(e) if e.source.kind() == std::io::ErrorKind::NotFound && saved.contents.is_none() => {
+            return Ok(false);
+        }
+        Err(e) => return Err(e.into()),
+    };
+    rustix::fs::flock(&dir, rustix::fs::FlockOperation::LockExclusive)
+        .map_err(|e| fs_error(&dir_path, "cannot lock the folder")(e.into()))?;
+    let now = safe_fs::read_regular(&dir, &name, &saved.shown)?;
+    let changed = match (&saved.contents, now) {
+        (Some((bytes, mode)), Some(now))
+            if now.bytes == *bytes && now.stat.st_mode & 0o7777 == *mode =>
+        {
+            false
+        }
+        (Some((bytes, mode)), _) => {
+            safe_fs::write_atomically(&dir, &name, bytes, *mode, &saved.shown).map_err(
+                |e| match e {
+                    WriteError::Create(e) => AuthFileError::from(fs_error(
+                        &saved.shown,
+                        "cannot create a temporary file",
+                    )(e)),
+                    WriteError::Other(e) => e.into(),
+                },
+            )?;
+            true
+        }
+        (None, None) => false,
+        (None, Some(_)) => {
+            rustix::fs::unlinkat(&dir, &name, rustix::fs::AtFlags::empty())
+                .map_err(|e| fs_error(&saved.shown, "cannot remove")(e.into()))?;
+            true
+        }
+    };
+    if saved.contents.is_none() && !saved.folder_existed {
+        // Empty now, it was made for the file: it goes too (not empty, it stays).
+        drop(dir);
+        let _ = std::fs::remove_dir(&dir_path);
+    }
+    Ok(changed)
+}
+
 /// How a file reached through a link is named in messages: `link -> target`.
 fn shown(link: &Path, target: &Path) -> PathBuf {
     if link == target {
@@ -334,6 +430,39 @@ mod tests {
     use super::*;
     use std::fs;
     use std::os::unix::fs::PermissionsExt;
+
+    #[test]
+    fn put_back_restores_the_bytes_and_mode_or_the_absence() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("config.json");
+        let original = b"{ \"auths\": {},\n\t\"odd\": 1 }";
+        fs::write(&file, original).unwrap();
+        fs::set_permissions(&file, fs::Permissions::from_mode(0o640)).unwrap();
+        let saved = save(&file).unwrap();
+        assert!(!put_back(&saved).unwrap(), "nothing changed yet");
+        update(&file, |json| {
+            merge_login(json, "r.example.com", "eDp5");
+            (true, ())
+        })
+        .unwrap();
+        fs::set_permissions(&file, fs::Permissions::from_mode(0o600)).unwrap();
+        assert!(put_back(&saved).unwrap());
+        assert_eq!(fs::read(&file).unwrap(), original);
+        assert_eq!(fs::metadata(&file).unwrap().permissions().mode() & 0o7777, 0o640);
+
+        // No file and no folder before: neither after.
+        let folder = dir.path().join("new");
+        let file = folder.join("config.json");
+        let saved = save(&file).unwrap();
+        update(&file, |json| {
+            merge_login(json, "r.example.com", "eDp5");
+            (true, ())
+        })
+        .unwrap();
+        assert!(put_back(&saved).unwrap());
+        assert!(!folder.exists());
+        assert!(!put_back(&saved).unwrap(), "nothing to do twice");
+    }
 
     #[test]
     fn keeps_everything_else_and_sets_0600() {

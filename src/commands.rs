@@ -305,11 +305,24 @@ fn login(config: &Config) -> Result<Exit> {
             &format!("ci-registry-login: credentials for {}", target.registry),
         );
         let mut plan = build_plan(config, target)?;
-        // The engine's tool starts now and waits for the secret, so its start-up overlaps
-        // the live check; it is used only if the check keeps the offline choice.
+        // The engine's tool starts now, so its start-up overlaps the live check; it is
+        // used only if the check keeps the offline choice. For the job's own registry,
+        // with a credential its GitLab issued (the realm is known, and it is that
+        // GitLab's), docker is given the secret at once and logs in alongside the
+        // check; what it stores is put back unless the check keeps it. Elsewhere it
+        // waits for the secret until the check has named the realm.
         let started = match (&rt_http, plan.chosen()) {
             (Some(_), Some(chosen)) => {
-                engine.start(&login_request(target, &plan, chosen, None, config.insecure))
+                let request = login_request(target, &plan, chosen, None, config.insecure);
+                let known = known_realm::guess(
+                    &config.job,
+                    &target.registry,
+                    &chosen.candidate,
+                    config.insecure,
+                );
+                known
+                    .and_then(|_| engine.start_fed(&request))
+                    .or_else(|| engine.start(&request))
             }
             _ => None,
         };

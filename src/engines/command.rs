@@ -2,6 +2,7 @@
 //! to the child's stdin, never its argv or environment, and the tool's own message is
 //! passed through with what it means.
 
+use super::restore::{Pending, Snapshot};
 use super::{Engine, EngineError, LoginRequest, RunPolicy, Stored};
 use crate::secret::Secret;
 use crate::text::sanitize;
@@ -31,6 +32,10 @@ pub struct CommandEngine {
     /// The docker config a docker-like tool keeps logins in: read before a logout, as
     /// docker says it removed credentials whether or not it had any.
     pub config_file: Option<PathBuf>,
+    /// The tool may be given the secret while the check still runs
+    /// ([`Engine::start_fed`]): everything its login changes is in `config_file` and
+    /// the credential helpers that file names, which can be saved and put back.
+    pub restorable: bool,
     pub policy: RunPolicy,
 }
 
@@ -119,11 +124,48 @@ impl Engine for CommandEngine {
 
     fn start(&self, request: &LoginRequest) -> Option<Started> {
         let args = (self.login_args)(request, request.keys.first()?);
-        let child = self.spawn(&args, Some(request.secret)).ok()?;
+        let child = self.spawn(&args, Some(request.secret), false).ok()?;
         Some(Started {
             args,
             secret: request.secret.clone(),
             child: Some(child),
+            fed: None,
+            limit: self.limit(),
+        })
+    }
+
+    fn start_fed(&self, request: &LoginRequest) -> Option<Started> {
+        let (true, Some(config), Some(key)) =
+            (self.restorable, &self.config_file, request.keys.first())
+        else {
+            return None;
+        };
+        let snapshot = match Snapshot::take(config, key, self.limit(), &self.policy.scrub) {
+            Ok(snapshot) => snapshot,
+            Err(why) => {
+                tracing::info!(
+                    engine = self.name,
+                    "the tool gets the secret after the check: {why}"
+                );
+                return None;
+            }
+        };
+        let args = (self.login_args)(request, key);
+        // Its own process group: a signal in the window stops it and its credential
+        // helper together before the snapshot is put back.
+        let mut child = self.spawn(&args, Some(request.secret), true).ok()?;
+        let group = rustix::process::Pid::from_child(&child);
+        let pending = Pending::arm(snapshot, group);
+        if let Some(mut stdin) = child.stdin.take() {
+            // A tool that exits early closes the pipe; its exit status tells why.
+            let _ = stdin.write_all(request.secret.expose().as_bytes());
+        }
+        Some(Started {
+            args,
+            secret: request.secret.clone(),
+            child: Some(child),
+            fed: Some(pending),
+            limit: self.limit(),
         })
     }
 
@@ -254,17 +296,24 @@ impl CommandEngine {
         secret: Option<&Secret>,
         early: Option<Started>,
     ) -> Result<(), (Failure, String)> {
-        let mut child = match early.and_then(|e| e.take_if_for(args, secret)) {
-            Some(child) => child,
-            None => self.spawn(args, secret)?,
+        let (mut child, fed) = match early.and_then(|e| e.take_if_for(args, secret)) {
+            Some(taken) => taken,
+            None => (self.spawn(args, secret, false)?, None),
         };
         if let (Some(secret), Some(mut stdin)) = (secret, child.stdin.take()) {
             // A tool that exits early closes the pipe; its exit status tells why.
             let _ = stdin.write_all(secret.expose().as_bytes());
         }
-        // A stuck tool (a hung daemon behind `docker login`) must not hang the job.
-        let limit = self.policy.retry.budget.max(Duration::from_secs(1));
-        let out = wait_within(child, limit)
+        let limit = self.limit();
+        let out = wait_within(child, limit);
+        // Fed while the check ran, and the check kept it: what it stored stays. A failed
+        // login is put back too (a no-op unless it stored something after all).
+        if let (Some(pending), Ok(Some(out))) = (fed, &out)
+            && out.status.success()
+        {
+            pending.keep();
+        }
+        let out = out
             .map_err(|e| {
                 (
                     Failure::Other,
@@ -295,13 +344,29 @@ impl CommandEngine {
         Err((classify(&text), text))
     }
 
+    /// How long the tool may take: a stuck one (a hung daemon behind `docker login`)
+    /// must not hang the job.
+    fn limit(&self) -> Duration {
+        self.policy.retry.budget.max(Duration::from_secs(1))
+    }
+
     /// Starts the tool with the secret's variables scrubbed from its environment and,
-    /// when there is a secret, a pipe for it on stdin.
-    fn spawn(&self, args: &[String], secret: Option<&Secret>) -> Result<Child, (Failure, String)> {
+    /// when there is a secret, a pipe for it on stdin; `own_group` makes it the leader
+    /// of a process group of its own.
+    fn spawn(
+        &self,
+        args: &[String],
+        secret: Option<&Secret>,
+        own_group: bool,
+    ) -> Result<Child, (Failure, String)> {
         tracing::debug!(program = %self.program.display(), ?args, "running");
         let mut command = Command::new(&self.program);
         for name in variables_carrying(self.policy.scrub.iter().chain(secret)) {
             command.env_remove(name);
+        }
+        if own_group {
+            use std::os::unix::process::CommandExt;
+            command.process_group(0);
         }
         command
             .envs(self.env.iter().map(|(k, v)| (k, v)))
@@ -326,7 +391,7 @@ impl CommandEngine {
 /// Waits for `child` and reads its output for at most `limit`; after that the child is
 /// killed and `None` returned. Readers of a killed child's pipes are not waited for: a
 /// grandchild may hold them open.
-fn wait_within(mut child: Child, limit: Duration) -> std::io::Result<Option<Output>> {
+pub(super) fn wait_within(mut child: Child, limit: Duration) -> std::io::Result<Option<Output>> {
     fn drain(pipe: Option<impl Read + Send + 'static>, closed: Sender<()>) -> JoinHandle<Vec<u8>> {
         std::thread::spawn(move || {
             let mut bytes = Vec::new();
@@ -372,24 +437,44 @@ fn wait_within(mut child: Child, limit: Duration) -> std::io::Result<Option<Outp
 }
 
 /// A tool started ahead of its secret ([`Engine::start`]): it waits on its stdin.
-/// Dropped unused, it is killed before it has read anything.
+/// Dropped unused, it is killed before it has read anything. Or one fed at once
+/// ([`Engine::start_fed`]): dropped unused, it is waited for and what it stored is put
+/// back.
 pub struct Started {
     args: Vec<String>,
     secret: Secret,
     child: Option<Child>,
+    fed: Option<Pending>,
+    limit: Duration,
 }
 
 impl Started {
-    /// The waiting tool, if it was started with these arguments and this secret.
-    fn take_if_for(mut self, args: &[String], secret: Option<&Secret>) -> Option<Child> {
+    /// The tool, if it was started with these arguments and this secret, and the
+    /// snapshot to keep or put back if it was fed already.
+    fn take_if_for(
+        mut self,
+        args: &[String],
+        secret: Option<&Secret>,
+    ) -> Option<(Child, Option<Pending>)> {
         let same = self.args == args && secret.is_some_and(|s| s.expose() == self.secret.expose());
-        if same { self.child.take() } else { None }
+        if !same {
+            return None;
+        }
+        let child = self.child.take()?;
+        Some((child, self.fed.take()))
     }
 }
 
 impl Drop for Started {
     fn drop(&mut self) {
-        if let Some(mut child) = self.child.take() {
+        let Some(mut child) = self.child.take() else {
+            return;
+        };
+        if self.fed.is_some() {
+            // It has the secret: let it finish storing, then put back what it stored.
+            let _ = wait_within(child, self.limit);
+            drop(self.fed.take());
+        } else {
             let _ = child.kill();
             let _ = child.wait();
         }
@@ -419,7 +504,7 @@ fn tool_message(stderr: &[u8], stdout: &[u8]) -> String {
 
 /// Names of environment variables whose value contains one of the secrets. The engine
 /// gets the secret on stdin; it has no business seeing it (or the others) elsewhere.
-fn variables_carrying<'a>(
+pub(super) fn variables_carrying<'a>(
     secrets: impl Iterator<Item = &'a Secret> + Clone,
 ) -> Vec<std::ffi::OsString> {
     use std::os::unix::ffi::OsStrExt;

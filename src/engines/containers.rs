@@ -50,6 +50,7 @@ pub(super) fn containers_tool(
         }),
         env: Vec::new(),
         location,
+        restorable: false,
         policy: policy.clone(),
     })
 }

@@ -24,6 +24,7 @@ pub fn docker(paths: &Paths, policy: &RunPolicy) -> Result<CommandEngine, Engine
         env: folder.env,
         location: folder.location,
         config_file: folder.file,
+        restorable: true,
         policy: policy.clone(),
     })
 }

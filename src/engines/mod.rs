@@ -9,6 +9,7 @@ mod docker;
 mod file;
 mod nerdctl;
 mod podman;
+mod restore;
 mod skopeo;
 
 pub use command::{CommandEngine, Failure as CommandFailure, Started};
@@ -87,6 +88,14 @@ pub trait Engine {
     /// engine is a tool that reads the secret last: its start-up (half of a `docker
     /// login`) then costs no time. Nothing is sent to it yet.
     fn start(&self, _request: &LoginRequest) -> Option<Started> {
+        None
+    }
+    /// Starts the login of the offline choice and gives it the secret at once, so that
+    /// the tool's own round trips overlap the live check; what its login may change is
+    /// saved first, and put back unless the check keeps this very login. `None` where
+    /// that cannot be guaranteed (the tool is not docker, or its credential store
+    /// cannot be read): [`Engine::start`] then.
+    fn start_fed(&self, _request: &LoginRequest) -> Option<Started> {
         None
     }
     /// [`Engine::login`], finishing `started` if it was started for this very request;

@@ -29,6 +29,7 @@ pub fn nerdctl(paths: &Paths, policy: &RunPolicy) -> Result<CommandEngine, Engin
         env: folder.env,
         location: folder.location,
         config_file: folder.file,
+        restorable: false,
         policy: policy.clone(),
     })
 }

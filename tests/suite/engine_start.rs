@@ -1,7 +1,12 @@
-//! Issue 3: with a program as engine, the tool starts while the live check runs and
-//! waits for the secret on its stdin, so its start-up costs no time. It gets the secret
-//! only after the check, and only if the check kept the credential it was started for;
-//! otherwise it is killed and the right one started. Every run is leak-scanned.
+//! Issue 3: with a program as engine, the tool starts while the live check runs, so its
+//! start-up costs no time. For another registry it waits for the secret on its stdin
+//! and gets it only after the check, and only if the check kept the credential it was
+//! started for; otherwise it is killed and the right one started.
+//!
+//! Issue 15: for the job's own registry, with a credential the job's GitLab issued,
+//! docker is given the secret at once and logs in alongside the check. What its login
+//! changed (the config file's bytes, a credential helper's entry) is put back exactly
+//! when the check does not keep it. Every run is leak-scanned.
 
 use crate::support::run::{Outcome, ci_registry_login};
 use crate::support::world::*;
@@ -52,8 +57,21 @@ fn stored_user(out: &Outcome, registry: &str) -> String {
     text.split(':').next().unwrap().to_string()
 }
 
+/// The job's `config.json` and the log of the bed's registry with a credential
+/// helper, before a run.
+const ODD_CONFIG: &str = "{\n  \"auths\": { \"elsewhere.example:5000\": {\"auth\": \"dXNlcjpwYXNz\"} },\n\t\"HttpHeaders\": {\"X-Meta\": \"kept as written\"}  }\n";
+
+/// A job offering only the project's read-only deploy token: docker can log in with
+/// it, a push check refuses it.
+fn read_only_deploy_job(bed: &TestBed) -> Vec<(String, String)> {
+    let mut env = bed.ci_job_env_without("group/app", &crate::support::CI_CREDENTIALS);
+    env.push(("CI_DEPLOY_USER".into(), DEPLOY_RO_USER.into()));
+    env.push(("CI_DEPLOY_PASSWORD".into(), DEPLOY_RO_TOKEN.into()));
+    env
+}
+
 #[test]
-fn the_started_docker_gets_the_secret_only_after_the_check() {
+fn the_jobs_registry_feeds_docker_at_once_and_keeps_its_login() {
     let bed = TestBed::start();
     let run = ci_registry_login()
         .envs(bed.ci_job_env("group/app"))
@@ -61,18 +79,52 @@ fn the_started_docker_gets_the_secret_only_after_the_check() {
     let config = run.home().join(".docker/config.json");
     let out = run.allow_secret_in(config).run().expect_code(0);
     assert_eq!(docker_users(&out), ["gitlab-ci-token"], "docker ran once");
-    // Our check came first; docker's own request only once it had the secret.
+    let requests = bed.gitlab().requests_to("/jwt/auth");
+    let mut askers: Vec<Option<&str>> = requests.iter().map(|r| r.param("client_id")).collect();
+    askers.sort();
+    assert_eq!(
+        askers,
+        [None, Some("docker")],
+        "ours and docker's: {requests:?}"
+    );
+    assert_eq!(
+        stored_user(&out, &bed.registry().host_port()),
+        "gitlab-ci-token"
+    );
+    assert!(
+        !out.stderr.contains("as they were before"),
+        "{}",
+        out.stderr
+    );
+}
+
+#[test]
+fn another_registry_gets_the_secret_only_after_the_check() {
+    let bed = TestBed::start();
+    // On a laptop, with a credential for a registry named by flag: no realm is known
+    // before the registry's challenge names it.
+    let run = ci_registry_login()
+        .env("REGISTRY_USER", DEPLOY_RO_USER)
+        .env("REGISTRY_PASSWORD", DEPLOY_RO_TOKEN)
+        .args([
+            "--registry",
+            &bed.registry().host_port(),
+            "--engine",
+            "docker",
+        ]);
+    let config = run.home().join(".docker/config.json");
+    let out = run.allow_secret_in(config).run().expect_code(0);
     let requests = bed.gitlab().requests_to("/jwt/auth");
     let order: Vec<Option<&str>> = requests.iter().map(|r| r.param("client_id")).collect();
     assert_eq!(order, [None, Some("docker")], "{requests:?}");
     assert_eq!(
         stored_user(&out, &bed.registry().host_port()),
-        "gitlab-ci-token"
+        DEPLOY_RO_USER
     );
 }
 
 #[test]
-fn a_check_that_changes_the_choice_kills_the_started_docker_unfed() {
+fn a_check_that_changes_the_choice_waits_for_the_fed_docker_then_logs_in_the_right_one() {
     let bed = TestBed::start();
     // The project's deploy token works; the job's token does not.
     let env = finished_job(&bed);
@@ -83,18 +135,13 @@ fn a_check_that_changes_the_choice_kills_the_started_docker_unfed() {
         .args(["--engine", "docker"]);
     let config = run.home().join(".docker/config.json");
     let out = run.allow_secret_in(config).run().expect_code(0);
-    // Started for the offline choice, then for the checked one (the shims' records
-    // are not in order).
     let mut users = docker_users(&out);
     users.sort();
     assert_eq!(users, [DEPLOY_RO_USER, "gitlab-ci-token"]);
+    // The first, fed at once, finished (refused) before the second began.
     let asked = dockers_requests(&bed);
     let accounts: Vec<Option<&str>> = asked.iter().map(|r| r.param("account")).collect();
-    assert_eq!(
-        accounts,
-        [Some(DEPLOY_RO_USER)],
-        "the first docker never logged in"
-    );
+    assert_eq!(accounts, [Some("gitlab-ci-token"), Some(DEPLOY_RO_USER)]);
     assert_eq!(
         stored_user(&out, &bed.registry().host_port()),
         DEPLOY_RO_USER
@@ -102,7 +149,7 @@ fn a_check_that_changes_the_choice_kills_the_started_docker_unfed() {
 }
 
 #[test]
-fn a_check_that_rejects_everything_kills_the_started_docker_unfed() {
+fn a_check_that_rejects_everything_leaves_nothing_stored() {
     let bed = TestBed::start();
     let env = finished_job(&bed);
     let out = ci_registry_login()
@@ -110,11 +157,157 @@ fn a_check_that_rejects_everything_kills_the_started_docker_unfed() {
         .args(["--engine", "docker"])
         .run()
         .expect_code(4);
-    assert_eq!(
-        docker_users(&out),
-        ["gitlab-ci-token"],
-        "started, then killed"
-    );
-    assert!(dockers_requests(&bed).is_empty(), "docker never logged in");
+    assert_eq!(docker_users(&out), ["gitlab-ci-token"]);
     assert!(!out.docker_config().exists(), "nothing was stored");
+    assert!(
+        !out.home().join(".docker").exists(),
+        "nor a folder made for it"
+    );
+}
+
+#[test]
+fn a_refused_push_puts_the_config_back_byte_for_byte() {
+    use std::os::unix::fs::PermissionsExt;
+    let bed = TestBed::start();
+    let run = ci_registry_login()
+        .envs(read_only_deploy_job(&bed))
+        .args(["login", "--push", "--engine", "docker"]);
+    let config = run.home().join(".docker/config.json");
+    std::fs::create_dir_all(config.parent().unwrap()).unwrap();
+    std::fs::write(&config, ODD_CONFIG).unwrap();
+    std::fs::set_permissions(&config, std::fs::Permissions::from_mode(0o640)).unwrap();
+    let out = run.run().expect_code(4);
+    // docker had logged in with the deploy token before the check refused the push...
+    let asked = dockers_requests(&bed);
+    let accounts: Vec<Option<&str>> = asked.iter().map(|r| r.param("account")).collect();
+    assert_eq!(accounts, [Some(DEPLOY_RO_USER)], "docker was fed at once");
+    // ...and what it stored is gone: the file is the user's, to the byte and the mode.
+    assert_eq!(std::fs::read_to_string(&config).unwrap(), ODD_CONFIG);
+    let mode = std::fs::metadata(&config).unwrap().permissions().mode() & 0o7777;
+    assert_eq!(mode, 0o640);
+    assert!(out.stderr.contains("as they were before"), "{}", out.stderr);
+}
+
+/// `docker-credential-testbed`: keeps each entry as the exact bytes it was given, in a
+/// file per server, and logs each call (verb and server, never the secret).
+fn credential_helper(run: &crate::support::run::Run) -> std::path::PathBuf {
+    credential_helper_with(run, ":")
+}
+
+/// [`credential_helper`], running `on_first_store` after keeping the first entry it is
+/// given (docker's).
+fn credential_helper_with(
+    run: &crate::support::run::Run,
+    on_first_store: &str,
+) -> std::path::PathBuf {
+    use std::os::unix::fs::PermissionsExt;
+    let store = run.path("store");
+    std::fs::create_dir_all(&store).unwrap();
+    let script = format!(
+        r#"#!/bin/sh
+store='{store}'
+input=$(cat)
+case "$1" in
+  store) server=$(printf '%s' "$input" | sed -n 's/.*"ServerURL":"\([^"]*\)".*/\1/p')
+         echo "store $server" >> "$store/log"
+         printf '%s' "$input" > "$store/$server.entry"
+         if [ ! -e "$store/stored-once" ]; then : > "$store/stored-once"; {on_first_store}; fi ;;
+  get)   echo "get $input" >> "$store/log"
+         if [ -f "$store/$input.entry" ]; then cat "$store/$input.entry"; else echo "credentials not found in native keychain"; exit 1; fi ;;
+  erase) echo "erase $input" >> "$store/log"
+         if [ -f "$store/$input.entry" ]; then rm "$store/$input.entry"; else echo "credentials not found in native keychain"; exit 1; fi ;;
+  *) exit 1 ;;
+esac
+"#,
+        store = store.display()
+    );
+    let helper = run.path("shims").join("docker-credential-testbed");
+    std::fs::write(&helper, script).unwrap();
+    std::fs::set_permissions(&helper, std::fs::Permissions::from_mode(0o755)).unwrap();
+    store
+}
+
+#[test]
+fn a_refused_push_puts_the_credential_store_back() {
+    let bed = TestBed::start();
+    let key = bed.registry().host_port();
+    // With an entry of someone else's before, and with none.
+    for previous in [true, false] {
+        let run = ci_registry_login()
+            .envs(read_only_deploy_job(&bed))
+            .args(["login", "--push", "--engine", "docker"]);
+        let store = credential_helper(&run);
+        let config = run.home().join(".docker/config.json");
+        std::fs::create_dir_all(config.parent().unwrap()).unwrap();
+        let config_text = "{\"credsStore\": \"testbed\"}\n";
+        std::fs::write(&config, config_text).unwrap();
+        let entry = store.join(format!("{key}.entry"));
+        let before =
+            format!(r#"{{"ServerURL":"{key}","Username":"someone","Secret":"their-old-secret"}}"#);
+        if previous {
+            std::fs::write(&entry, &before).unwrap();
+        }
+        bed.gitlab().clear_requests();
+        let out = run.run().expect_code(4);
+        let log = std::fs::read_to_string(store.join("log")).unwrap();
+        let calls: Vec<&str> = log.lines().collect();
+        let put_back = if previous { "store" } else { "erase" };
+        // Ours (the snapshot), docker's own login, ours again (putting it back).
+        let expected = [
+            format!("get {key}"),
+            format!("store {key}"),
+            format!("{put_back} {key}"),
+        ];
+        assert_eq!(calls, expected, "{log}");
+        if previous {
+            assert_eq!(std::fs::read_to_string(&entry).unwrap(), before);
+        } else {
+            assert!(!entry.exists(), "the entry docker made is erased");
+        }
+        assert_eq!(std::fs::read_to_string(&config).unwrap(), config_text);
+        assert!(out.stderr.contains("as they were before"), "{}", out.stderr);
+    }
+}
+
+#[test]
+fn a_signal_while_docker_holds_the_secret_puts_everything_back_first() {
+    use std::os::unix::process::ExitStatusExt;
+    let bed = TestBed::start();
+    let key = bed.registry().host_port();
+    let run = ci_registry_login()
+        .envs(read_only_deploy_job(&bed))
+        .args(["login", "--push", "--engine", "docker"]);
+    // The job is cancelled just as docker stores the credential, before the check has
+    // spoken: the helper sends SIGTERM to ci-registry-login (docker's parent) and
+    // waits to be stopped with docker.
+    let on_first_store =
+        r#"ours=$(cut -d' ' -f4 "/proc/$PPID/stat"); kill -TERM "$ours"; exec sleep 600"#;
+    let store = credential_helper_with(&run, on_first_store);
+    let config = run.home().join(".docker/config.json");
+    std::fs::create_dir_all(config.parent().unwrap()).unwrap();
+    let config_text = "{\"credsStore\": \"testbed\"}\n";
+    std::fs::write(&config, config_text).unwrap();
+    let entry = store.join(format!("{key}.entry"));
+    let before =
+        format!(r#"{{"ServerURL":"{key}","Username":"someone","Secret":"their-old-secret"}}"#);
+    std::fs::write(&entry, &before).unwrap();
+    let out = run.run();
+    assert_eq!(
+        out.status.signal(),
+        Some(15),
+        "ended by the signal: {}",
+        out.stderr
+    );
+    let log = std::fs::read_to_string(store.join("log")).unwrap();
+    let calls: Vec<&str> = log.lines().collect();
+    assert_eq!(
+        calls,
+        [
+            format!("get {key}"),
+            format!("store {key}"),
+            format!("store {key}")
+        ]
+    );
+    assert_eq!(std::fs::read_to_string(&entry).unwrap(), before);
+    assert_eq!(std::fs::read_to_string(&config).unwrap(), config_text);
 }
