@@ -448,7 +448,10 @@ mod tests {
         fs::set_permissions(&file, fs::Permissions::from_mode(0o600)).unwrap();
         assert!(put_back(&saved).unwrap());
         assert_eq!(fs::read(&file).unwrap(), original);
-        assert_eq!(fs::metadata(&file).unwrap().permissions().mode() & 0o7777, 0o640);
+        assert_eq!(
+            fs::metadata(&file).unwrap().permissions().mode() & 0o7777,
+            0o640
+        );
 
         // No file and no folder before: neither after.
         let folder = dir.path().join("new");
