@@ -90,6 +90,13 @@ fn pulled_or_missing(
 ) -> (Verdict, String) {
     let reference = touch.image.reference();
     match presence {
+        Some(Presence::Missing) if host.dependency_proxy => (
+            Verdict::Missing,
+            format!(
+                "{} was not found upstream (the dependency proxy answered 404 for the manifest): the credential is fine, the name or tag is not; check it on Docker Hub",
+                touch.image
+            ),
+        ),
         Some(Presence::Missing) => (
             Verdict::Missing,
             format!(
@@ -392,6 +399,19 @@ mod tests {
                 ),
                 Verdict::Missing,
                 "does not exist on registry.example.com",
+            ),
+            (
+                image_row(
+                    &pull("registry.example.com/group/dependency_proxy/containers/alpine:0.1"),
+                    &HostFacts {
+                        dependency_proxy: true,
+                        ..host(granted("", &[], &[], &[]))
+                    },
+                    Some(Presence::Missing),
+                    Some("group/app"),
+                ),
+                Verdict::Missing,
+                "containers/alpine:0.1 was not found upstream (the dependency proxy answered 404",
             ),
             (
                 image_row(

@@ -488,3 +488,68 @@ fn on_a_laptop_the_named_registry_gets_the_explicit_credential() {
         Some(crate::support::Authorization::Basic("alice".into()))
     );
 }
+
+/// The job's variable, as GitLab sets it.
+fn job_var(bed: &TestBed, name: &str) -> String {
+    bed.ci_job_env("group/app")
+        .into_iter()
+        .find(|(k, _)| k == name)
+        .map(|(_, v)| v)
+        .unwrap_or_else(|| panic!("no {name} in the job"))
+}
+
+/// The dependency proxy (emulated on GitLab's own host, reference 1.9) as a preflight
+/// host: its tokens list no access, so the manifest fetched with the proxy's token
+/// proves the pull; an image upstream lacks is missing, not refused.
+#[test]
+fn a_pull_through_the_dependency_proxy_is_proven_by_its_manifest() {
+    use crate::support::gitlab::Authorization;
+    let bed = TestBed::start();
+    let prefix = job_var(&bed, "CI_DEPENDENCY_PROXY_GROUP_IMAGE_PREFIX");
+    let proxy = job_var(&bed, "CI_DEPENDENCY_PROXY_SERVER");
+    let out = job(&bed)
+        .args(["check", "--format", "json", "--pull-image"])
+        .arg(format!("{prefix}/alpine:3.20"))
+        .run()
+        .expect_code(0);
+    let json = out.json();
+    let images = json["images"].as_array().unwrap();
+    assert_eq!(images.len(), 1, "{json}");
+    assert_eq!(images[0]["verdict"], "ok", "{json}");
+    assert_eq!(images[0]["registry"], proxy.as_str(), "{json}");
+    assert_eq!(
+        images[0]["credential"], "job-token from CI_DEPENDENCY_PROXY_USER",
+        "{json}"
+    );
+    let log = bed.gitlab().requests();
+    let tokens: Vec<_> = log.iter().filter(|r| r.path == "/jwt/auth").collect();
+    assert_eq!(tokens.len(), 1, "{tokens:?}");
+    assert_eq!(tokens[0].param("service"), Some("dependency_proxy"));
+    assert_eq!(
+        tokens[0].authorization,
+        Some(Authorization::Basic("gitlab-ci-token".into()))
+    );
+    let manifests: Vec<_> = log
+        .iter()
+        .filter(|r| r.path.contains("/manifests/"))
+        .collect();
+    assert_eq!(manifests.len(), 1, "{manifests:?}");
+    assert_eq!(
+        manifests[0].path,
+        "/v2/group/dependency_proxy/containers/alpine/manifests/3.20"
+    );
+    assert_eq!(manifests[0].authorization, Some(Authorization::Bearer));
+    assert_eq!(manifests[0].status, Some(200));
+
+    // An image upstream does not have: missing (exit 4), the credential is fine.
+    let out = job(&bed)
+        .args(["check", "--pull-image"])
+        .arg(format!("{prefix}/alpine:0.0-missing"))
+        .run()
+        .expect_code(4);
+    assert_contains(
+        &out.stdout,
+        "containers/alpine:0.0-missing was not found upstream (the dependency proxy answered 404 for the manifest): the credential is fine",
+    );
+    assert!(!out.stdout.contains("refused"), "{}", out.stdout);
+}
