@@ -517,7 +517,11 @@ fn logout(config: &Config) -> Result<Exit> {
     let mut done = Vec::new();
     let mut targets = config.targets.clone();
     if let Some(pf) = &config.preflight {
-        targets.extend(crate::preflight::logout_targets(config, pf)?);
+        targets.extend(crate::preflight::logout_targets(
+            config,
+            pf,
+            engine.repository_keys(),
+        )?);
     }
     for target in &targets {
         let removed = engine.logout(&target.keys).map_err(engine_failure)?;

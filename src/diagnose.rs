@@ -6,7 +6,8 @@
 mod images;
 
 pub use images::{
-    DOCKER_HUB_ANONYMOUS_LIMIT, image_row, preflight_exit, preflight_summary, unnamed_row,
+    DOCKER_HUB_ANONYMOUS_LIMIT, image_row, keyed_by_host_only, preflight_exit, preflight_summary,
+    unnamed_row,
 };
 
 use crate::access::JOB_TOKEN_USER;

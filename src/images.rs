@@ -175,9 +175,8 @@ impl Spec {
             .unwrap_or(Need::Pull)
     }
 
-    /// The scopes of one token request for everything the job does on `registry`: one
-    /// per repository, `pull` or `pull,push` (push needs pull too), sorted.
-    pub fn scopes(&self, registry: &Registry) -> Vec<String> {
+    /// Every repository the job touches on `registry` with its strongest need, sorted.
+    pub fn repositories(&self, registry: &Registry) -> Vec<(String, Need)> {
         let mut repos: Vec<(String, Need)> = Vec::new();
         for t in self.on(registry) {
             let name = t.image.repository.as_str();
@@ -188,6 +187,12 @@ impl Spec {
         }
         repos.sort();
         repos
+    }
+
+    /// The scopes of one token request for everything the job does on `registry`: one
+    /// per repository, `pull` or `pull,push` (push needs pull too), sorted.
+    pub fn scopes(&self, registry: &Registry) -> Vec<String> {
+        self.repositories(registry)
             .into_iter()
             .map(|(r, need)| match need {
                 Need::Pull => format!("repository:{r}:pull"),
@@ -195,6 +200,48 @@ impl Spec {
             })
             .collect()
     }
+}
+
+/// Which credential serves which repository of one host when no single one serves them
+/// all (issue 14, item 6). Credentials are indices in rank order.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Assignment {
+    /// The credential stored under the host's own key: the one most repositories got,
+    /// the first in rank among equals.
+    pub host: usize,
+    /// The repositories another credential serves, each with that credential: in an
+    /// auth file that keys by repository, each gets a key of its own.
+    pub repositories: Vec<(String, usize)>,
+}
+
+/// Each repository gets the first credential in rank order that grants what the job
+/// needs there (`serves(credential, repository)`); one that none serves stays with the
+/// host's credential, which then reports the refusal. `None` when no credential serves
+/// any repository.
+pub fn assign(
+    repositories: &[String],
+    credentials: usize,
+    serves: impl Fn(usize, &str) -> bool,
+) -> Option<Assignment> {
+    let first: Vec<Option<usize>> = repositories
+        .iter()
+        .map(|repo| (0..credentials).find(|&c| serves(c, repo)))
+        .collect();
+    let count = |c: usize| first.iter().filter(|f| **f == Some(c)).count();
+    // `max_by_key` keeps the last of equals: scan in reverse rank so the first wins.
+    let host = (0..credentials)
+        .rev()
+        .filter(|&c| count(c) > 0)
+        .max_by_key(|&c| count(c))?;
+    let repositories = repositories
+        .iter()
+        .zip(&first)
+        .filter_map(|(repo, f)| match f {
+            Some(c) if *c != host => Some((repo.clone(), *c)),
+            _ => None,
+        })
+        .collect();
+    Some(Assignment { host, repositories })
 }
 
 /// What `HEAD /v2/<repo>/manifests/<ref>` said about an image.
@@ -339,6 +386,44 @@ mod tests {
         );
         assert_eq!(spec.need_on(&own), Need::Push);
         assert_eq!(spec.registries().len(), 2);
+    }
+
+    #[test]
+    fn each_repository_gets_the_first_credential_that_serves_it() {
+        let repos = strings(&["a", "b", "c", "d"]);
+        // 0 serves a; 1 serves a, b, c; 2 serves d: the host key is 1's (three
+        // repositories would pick it; a goes to 0, first in rank).
+        let grants: [&[&str]; 3] = [&["a"], &["a", "b", "c"], &["d"]];
+        let serves = |c: usize, r: &str| grants[c].contains(&r);
+        assert_eq!(
+            assign(&repos, 3, serves),
+            Some(Assignment {
+                host: 1,
+                repositories: vec![("a".into(), 0), ("d".into(), 2)],
+            })
+        );
+        // Equal counts: the first in rank keeps the host key.
+        let grants: [&[&str]; 2] = [&["a", "b"], &["c", "d"]];
+        let serves = |c: usize, r: &str| grants[c].contains(&r);
+        assert_eq!(
+            assign(&repos, 2, serves),
+            Some(Assignment {
+                host: 0,
+                repositories: vec![("c".into(), 1), ("d".into(), 1)],
+            })
+        );
+        // One credential serving all needs no repository key; one none serves stays
+        // with the host's credential (to be reported refused).
+        let serves = |_: usize, r: &str| r != "d";
+        assert_eq!(
+            assign(&repos, 2, serves),
+            Some(Assignment {
+                host: 0,
+                repositories: vec![],
+            })
+        );
+        assert_eq!(assign(&repos, 2, |_, _| false), None);
+        assert_eq!(assign(&repos, 0, |_, _| true), None);
     }
 
     #[test]

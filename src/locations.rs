@@ -84,6 +84,7 @@ pub fn resolve(vars: &Vars, asked: &Asked) -> Result<Paths, VarError> {
         containers_auth_file,
         auth_file,
         isolated: asked.isolated.map(Path::to_path_buf),
+        auth_file_containers: asked.auth_format == Some(AuthFormat::Containers),
     })
 }
 

@@ -7,11 +7,13 @@
 
 use crate::access::Intent;
 use crate::config::{Config, Preflight};
+use crate::credentials::Candidate;
 use crate::engines::{Engine, LoginRequest};
 use crate::error::{Exit, Result};
 use crate::http::Http;
 use crate::images::{Need, Row};
 use crate::job::Target;
+use crate::names::Registry;
 use crate::output::{self, Format};
 use crate::proof::{self, HostPlan, HostProof};
 use crate::report::Report;
@@ -183,9 +185,20 @@ pub fn check(
     Ok(prove_and_print(config, pf, rt, http)?.0)
 }
 
+/// What one host's login stores: its credential under the host's keys and, for the
+/// repositories another credential serves, each under `KEY/REPOSITORY` (issue 14, item
+/// 6).
+struct HostLogin {
+    registry: Registry,
+    candidate: Candidate,
+    plain_http: bool,
+    repositories: Vec<(String, Candidate)>,
+}
+
 /// `login`: proves the job (unless `--no-verify`), and only when everything it needs
-/// is there, logs in once per host whose proof used a credential. Anonymous hosts need
-/// no login.
+/// is there, logs in once per host whose proof used a credential, and once more per
+/// repository another credential serves where the engine keys by repository. Anonymous
+/// hosts need no login.
 pub fn login(
     config: &Config,
     pf: &Preflight,
@@ -195,11 +208,19 @@ pub fn login(
     let (exit, logins, rows) = match live {
         Some((rt, http)) => {
             let (exit, proofs, rows) = prove_and_print(config, pf, rt, http)?;
-            let logins: Vec<(crate::names::Registry, crate::credentials::Candidate, bool)> = proofs
+            let logins: Vec<HostLogin> = proofs
                 .into_iter()
                 .filter_map(|p| {
-                    let registry = p.facts.registry.clone();
-                    p.chosen.map(|c| (registry, c, p.plain_http))
+                    Some(HostLogin {
+                        registry: p.facts.registry,
+                        candidate: p.chosen?,
+                        plain_http: p.plain_http,
+                        repositories: p
+                            .by_repository
+                            .into_iter()
+                            .map(|r| (r.repository, r.chosen))
+                            .collect(),
+                    })
                 })
                 .collect();
             (exit, logins, rows)
@@ -208,9 +229,14 @@ pub fn login(
             let logins = host_plans(config, pf)?
                 .into_iter()
                 .filter_map(|h| {
-                    let c = h.candidates.into_iter().find(|c| c.problem.is_none())?;
-                    let plain = h.registry.is_loopback() || config.insecure;
-                    Some((h.registry, c, plain))
+                    let candidate = h.candidates.into_iter().find(|c| c.problem.is_none())?;
+                    let plain_http = h.registry.is_loopback() || config.insecure;
+                    Some(HostLogin {
+                        registry: h.registry,
+                        candidate,
+                        plain_http,
+                        repositories: Vec::new(),
+                    })
                 })
                 .collect();
             (Exit::Success, logins, Vec::new())
@@ -219,49 +245,99 @@ pub fn login(
     if exit != Exit::Success {
         return Ok(exit);
     }
-    // A login found in the docker config is stored there already: storing it again
-    // would change nothing, and logging out later would remove the user's own.
-    let logins: Vec<_> = logins
-        .into_iter()
-        .filter(|(_, c, _)| !c.origin.is_last_resort())
-        .collect();
-    let mut worst = Exit::Success;
-    let mut stored_hosts = Vec::new();
-    for (registry, candidate, plain_http) in &logins {
-        let keys = match config.targets.iter().find(|t| t.registry.same_as(registry)) {
-            Some(t) => t.keys.clone(),
-            None => vec![registry.host_port()],
-        };
-        let request = LoginRequest {
-            registry,
-            keys: &keys,
-            username: &candidate.username,
-            secret: &candidate.secret,
-            plain_http: *plain_http,
-        };
-        match engine.login(&request) {
-            Ok(stored) => {
-                for w in &stored.warnings {
-                    config.printer.warn(w);
-                }
-                config.printer.summary(&format!(
-                    "logged in to {} with {} from {}; stored by {} in {}",
-                    keys.join(" and "),
-                    candidate.kind,
-                    candidate.origin,
-                    stored.engine,
-                    stored.location
+    // An engine whose file keys by host only would send the host's credential for
+    // every repository: a repository it does not serve is refused now, before anything
+    // is stored, rather than in the middle of the build.
+    if !engine.repository_keys() {
+        let mut refused = false;
+        for login in &logins {
+            for (repository, candidate) in &login.repositories {
+                let need = pf
+                    .spec
+                    .repositories(&login.registry)
+                    .into_iter()
+                    .find(|(r, _)| r == repository)
+                    .map_or(Need::Pull, |(_, n)| n);
+                config.printer.error(&crate::error::Failure::new(
+                    Exit::Rejected,
+                    crate::diagnose::keyed_by_host_only(
+                        engine.name(),
+                        &format!("{}/{repository}", login.registry.host_port()),
+                        need,
+                        &format!("{} from {}", login.candidate.kind, login.candidate.origin),
+                        &format!("{} from {}", candidate.kind, candidate.origin),
+                    ),
                 ));
-                stored_hosts.push(registry.host_port());
-            }
-            Err(e) => {
-                let failure = crate::diagnose::engine_failure(e);
-                config.printer.error(&failure);
-                worst = worst.worst(failure.exit);
+                refused = true;
             }
         }
+        if refused {
+            return Ok(Exit::Rejected);
+        }
     }
-    if logins.is_empty() {
+    let mut worst = Exit::Success;
+    let mut stored_hosts = Vec::new();
+    let mut stored_any = false;
+    for login in &logins {
+        let host_keys = match config
+            .targets
+            .iter()
+            .find(|t| t.registry.same_as(&login.registry))
+        {
+            Some(t) => t.keys.clone(),
+            None => vec![login.registry.host_port()],
+        };
+        let mut stores = vec![(host_keys.clone(), &login.candidate)];
+        for (repository, candidate) in &login.repositories {
+            let keys = host_keys
+                .iter()
+                .map(|k| format!("{k}/{repository}"))
+                .collect();
+            stores.push((keys, candidate));
+        }
+        let mut stored_host = false;
+        for (keys, candidate) in stores {
+            // A login found in the docker config is stored there already: storing it
+            // again would change nothing, and logging out later would remove the
+            // user's own.
+            if candidate.origin.is_last_resort() {
+                continue;
+            }
+            let request = LoginRequest {
+                registry: &login.registry,
+                keys: &keys,
+                username: &candidate.username,
+                secret: &candidate.secret,
+                plain_http: login.plain_http,
+            };
+            match engine.login(&request) {
+                Ok(stored) => {
+                    for w in &stored.warnings {
+                        config.printer.warn(w);
+                    }
+                    config.printer.summary(&format!(
+                        "logged in to {} with {} from {}; stored by {} in {}",
+                        keys.join(" and "),
+                        candidate.kind,
+                        candidate.origin,
+                        stored.engine,
+                        stored.location
+                    ));
+                    stored_host = true;
+                }
+                Err(e) => {
+                    let failure = crate::diagnose::engine_failure(e);
+                    config.printer.error(&failure);
+                    worst = worst.worst(failure.exit);
+                }
+            }
+        }
+        if stored_host {
+            stored_hosts.push(login.registry.host_port());
+            stored_any = true;
+        }
+    }
+    if !stored_any && worst == Exit::Success {
         config
             .printer
             .summary("no registry of this job needs a credential: nothing to log in to");
@@ -278,26 +354,51 @@ pub fn login(
 
 /// The registries `logout` also clears with image flags: every host but the targets'
 /// whose credential a `login` with the same flags would store (none for anonymous
-/// hosts, nor for one whose credential is an earlier `docker login`).
-pub fn logout_targets(config: &Config, pf: &Preflight) -> Result<Vec<Target>> {
-    Ok(host_plans(config, pf)?
-        .into_iter()
-        .filter(|h| {
-            !config
-                .targets
-                .iter()
-                .any(|t| t.registry.same_as(&h.registry))
-        })
-        .filter(|h| {
-            h.candidates
-                .iter()
-                .any(|c| c.problem.is_none() && !c.origin.is_last_resort())
-        })
-        .map(|h| Target {
-            keys: vec![h.registry.host_port()],
-            registry: h.registry,
-            repository: None,
-            dependency_proxy: h.dependency_proxy,
-        })
-        .collect())
+/// hosts, nor for one whose credential is an earlier `docker login`). With an engine
+/// that keys by repository, also each `KEY/REPOSITORY` a login may have stored: on a
+/// host with several repositories and several credentials.
+pub fn logout_targets(
+    config: &Config,
+    pf: &Preflight,
+    repository_keys: bool,
+) -> Result<Vec<Target>> {
+    let mut out = Vec::new();
+    for h in host_plans(config, pf)? {
+        let own = config
+            .targets
+            .iter()
+            .find(|t| t.registry.same_as(&h.registry));
+        let keys = match own {
+            Some(t) => t.keys.clone(),
+            None => vec![h.registry.host_port()],
+        };
+        let stored: Vec<&Candidate> = h
+            .candidates
+            .iter()
+            .filter(|c| c.problem.is_none() && !c.origin.is_last_resort())
+            .collect();
+        if stored.is_empty() {
+            continue;
+        }
+        let repositories = pf.spec.repositories(&h.registry);
+        if repository_keys && h.candidates.len() > 1 && repositories.len() > 1 {
+            for (repository, _) in &repositories {
+                out.push(Target {
+                    keys: keys.iter().map(|k| format!("{k}/{repository}")).collect(),
+                    registry: h.registry.clone(),
+                    repository: None,
+                    dependency_proxy: h.dependency_proxy,
+                });
+            }
+        }
+        if own.is_none() {
+            out.push(Target {
+                keys,
+                registry: h.registry,
+                repository: None,
+                dependency_proxy: h.dependency_proxy,
+            });
+        }
+    }
+    Ok(out)
 }

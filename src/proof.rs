@@ -1,14 +1,16 @@
 //! The live proof of a whole job (issue 14): per registry host, one `GET /v2/`, one
 //! token request carrying every repository's scope, and a `HEAD` of each manifest the
 //! verdict needs (a pulled image; a pushed tag under an immutable rule). Credentials
-//! are tried in rank order and the first that serves everything ends the search; each
-//! goes only to a host its binding admits and to the realm that host's challenge names.
+//! are tried in rank order and the first that serves everything ends the search; when
+//! none does, each repository gets the first that serves it (issue 14, item 6), from
+//! the answers already had. Each goes only to a host its binding admits and to the
+//! realm that host's challenge names.
 
 use crate::access::{Action, JOB_TOKEN_USER};
 use crate::credentials::Candidate;
 use crate::handshake::{self, Auth, Endpoint, TokenReply};
 use crate::http::{Credential, Http};
-use crate::images::{HostAnswer, HostFacts, Need, Row, Spec};
+use crate::images::{self, HostAnswer, HostFacts, Need, Row, Spec};
 use crate::names::Registry;
 use crate::secret::Secret;
 use crate::tag_rules::TagCheck;
@@ -32,6 +34,64 @@ pub struct HostProof {
     pub chosen: Option<Candidate>,
     /// The API spoke plain HTTP (for engines that need telling).
     pub plain_http: bool,
+    /// When no credential serves every repository: those another credential serves
+    /// than `chosen` (which the host's key keeps), each with its own.
+    pub by_repository: Vec<RepositoryProof>,
+}
+
+/// A repository of a host served by a credential of its own.
+#[derive(Debug, Clone)]
+pub struct RepositoryProof {
+    pub repository: String,
+    pub facts: HostFacts,
+    pub chosen: Candidate,
+}
+
+/// A host's proof with what its manifests are read with: the endpoint, the host
+/// credential's token and, in `by_repository`'s order, each repository's.
+struct Proven {
+    proof: HostProof,
+    endpoint: Option<Endpoint>,
+    token: Option<Secret>,
+    repository_tokens: Vec<Option<Secret>>,
+}
+
+impl Proven {
+    fn new(proof: HostProof, endpoint: Option<Endpoint>, token: Option<Secret>) -> Proven {
+        Proven {
+            proof,
+            endpoint,
+            token,
+            repository_tokens: Vec::new(),
+        }
+    }
+
+    /// The facts, token and credential a repository is proven with.
+    fn for_repository(
+        &self,
+        repository: &str,
+    ) -> (&HostFacts, Option<&Secret>, Option<&Candidate>) {
+        match self
+            .proof
+            .by_repository
+            .iter()
+            .position(|r| r.repository == repository)
+        {
+            Some(i) => {
+                let r = &self.proof.by_repository[i];
+                (
+                    &r.facts,
+                    self.repository_tokens[i].as_ref(),
+                    Some(&r.chosen),
+                )
+            }
+            None => (
+                &self.proof.facts,
+                self.token.as_ref(),
+                self.proof.chosen.as_ref(),
+            ),
+        }
+    }
 }
 
 /// Proves every image of `spec` on every host; rows in the spec's order, then the
@@ -43,21 +103,22 @@ pub async fn prove(
     insecure: bool,
     project: Option<&str>,
 ) -> (Vec<Row>, Vec<HostProof>) {
-    let mut proofs: Vec<(HostProof, Option<Endpoint>, Option<Secret>)> = Vec::new();
+    let mut proofs: Vec<Proven> = Vec::new();
     for host in hosts {
         proofs.push(prove_host(http, spec, host, insecure).await);
     }
     let mut rows = Vec::new();
     for touch in &spec.touches {
-        let Some((proof, endpoint, token)) = proofs
+        let Some(proven) = proofs
             .iter()
-            .find(|(p, _, _)| p.facts.registry.same_as(&touch.image.registry))
+            .find(|p| p.proof.facts.registry.same_as(&touch.image.registry))
         else {
             continue;
         };
-        let presence = match endpoint {
-            Some(endpoint) if wants_manifest(touch.need, &touch.image, &proof.facts) => {
-                let credential = match (&proof.facts.answer, token, &proof.chosen) {
+        let (facts, token, chosen) = proven.for_repository(touch.image.repository.as_str());
+        let presence = match &proven.endpoint {
+            Some(endpoint) if wants_manifest(touch.need, &touch.image, facts) => {
+                let credential = match (&facts.answer, token, chosen) {
                     (HostAnswer::Granted(_), Some(token), _) => Credential::Bearer(token),
                     (HostAnswer::Basic { .. }, _, Some(c)) => {
                         Credential::Basic(&c.username, &c.secret)
@@ -80,15 +141,10 @@ pub async fn prove(
             }
             _ => None,
         };
-        rows.push(crate::diagnose::image_row(
-            touch,
-            &proof.facts,
-            presence,
-            project,
-        ));
+        rows.push(crate::diagnose::image_row(touch, facts, presence, project));
     }
     rows.extend(spec.unnamed.iter().map(crate::diagnose::unnamed_row));
-    (rows, proofs.into_iter().map(|(p, _, _)| p).collect())
+    (rows, proofs.into_iter().map(|p| p.proof).collect())
 }
 
 /// A pull's manifest proves the pull and finds a missing image; a push's only matters
@@ -137,12 +193,7 @@ fn facts(
     }
 }
 
-async fn prove_host(
-    http: &Http,
-    spec: &Spec,
-    host: &HostPlan,
-    insecure: bool,
-) -> (HostProof, Option<Endpoint>, Option<Secret>) {
+async fn prove_host(http: &Http, spec: &Spec, host: &HostPlan, insecure: bool) -> Proven {
     // Only credentials bound to this host, and without a known problem, are sent.
     let sendable: Vec<&Candidate> = host
         .candidates
@@ -162,6 +213,7 @@ async fn prove_host(
         facts: facts(host, chosen, hub, answer),
         chosen: chosen.cloned(),
         plain_http: plain,
+        by_repository: Vec::new(),
     };
     // A credential with a problem known offline (an unset variable) is reported as
     // such, never replaced by an anonymous request that would hide it.
@@ -169,7 +221,7 @@ async fn prove_host(
         && let Some(c) = host.candidates.iter().find(|c| c.problem.is_some())
     {
         let answer = HostAnswer::Refused(c.problem.clone().unwrap_or_default());
-        return (done(Some(c), hub_by_name, answer, false), None, None);
+        return Proven::new(done(Some(c), hub_by_name, answer, false), None, None);
     }
     let (endpoint, auth) = match handshake::ping(http, &api, insecure).await {
         Ok(pair) => pair,
@@ -179,7 +231,7 @@ async fn prove_host(
                 None => e.to_string(),
             };
             let answer = HostAnswer::Unreachable(message);
-            return (
+            return Proven::new(
                 done(sendable.first().copied(), hub_by_name, answer, false),
                 None,
                 None,
@@ -188,7 +240,7 @@ async fn prove_host(
     };
     let plain = endpoint.scheme == crate::names::Scheme::Http;
     match auth {
-        Auth::Open => (
+        Auth::Open => Proven::new(
             done(None, hub_by_name, HostAnswer::Open, plain),
             Some(endpoint),
             None,
@@ -199,14 +251,14 @@ async fn prove_host(
                     "{} asks for a user and password (Basic auth) and none is on offer: pass --credential {}=USER_VAR:SECRET_VAR",
                     host.registry, host.registry
                 ));
-                return (done(None, hub_by_name, answer, plain), Some(endpoint), None);
+                return Proven::new(done(None, hub_by_name, answer, plain), Some(endpoint), None);
             };
             let answer = match handshake::basic_login(http, &endpoint, &c.username, &c.secret).await
             {
                 Ok(accepted) => HostAnswer::Basic { accepted },
                 Err(e) => HostAnswer::Unreachable(e.to_string()),
             };
-            (
+            Proven::new(
                 done(Some(c), hub_by_name, answer, plain),
                 Some(endpoint),
                 None,
@@ -220,7 +272,9 @@ async fn prove_host(
             } else {
                 sendable.iter().map(|c| Some(*c)).collect()
             };
-            let mut first: Option<(Option<&Candidate>, HostAnswer, Option<Secret>)> = None;
+            // Every answer, in rank order: when none serves everything, each
+            // repository gets the first credential that serves it.
+            let mut tried: Vec<(Option<&Candidate>, HostAnswer, Option<Secret>)> = Vec::new();
             for login in logins {
                 let (reply, token) = handshake::request_scoped_token(
                     http,
@@ -236,7 +290,8 @@ async fn prove_host(
                             serves_all(spec, &host.registry, &claims) || host.dependency_proxy;
                         let answer = HostAnswer::Granted(claims);
                         if serves {
-                            return (done(login, hub, answer, plain), Some(endpoint), token);
+                            let proof = done(login, hub, answer, plain);
+                            return Proven::new(proof, Some(endpoint), token);
                         }
                         answer
                     }
@@ -249,32 +304,64 @@ async fn prove_host(
                     TokenReply::Broken(m) => HostAnswer::Unreachable(m),
                     TokenReply::Net(e) => {
                         let answer = HostAnswer::Unreachable(e.to_string());
-                        return (done(login, hub, answer, plain), Some(endpoint), None);
+                        return Proven::new(done(login, hub, answer, plain), Some(endpoint), None);
                     }
                 };
-                // Reported when nothing serves everything: the first grant, else the
-                // first refusal.
-                let granted = matches!(answer, HostAnswer::Granted(_));
-                let had_grant = matches!(first, Some((_, HostAnswer::Granted(_), _)));
-                if first.is_none() || (granted && !had_grant) {
-                    first = Some((login, answer, token));
-                }
+                tried.push((login, answer, token));
             }
-            let (login, answer, token) = first.expect("at least one request");
-            (done(login, hub, answer, plain), Some(endpoint), token)
+            let needs = spec.repositories(&host.registry);
+            let repositories: Vec<String> = needs.iter().map(|(r, _)| r.clone()).collect();
+            let serves = |i: usize, repo: &str| {
+                let need = needs.iter().find(|(r, _)| r == repo).map(|(_, n)| *n);
+                matches!((&tried[i].1, need), (HostAnswer::Granted(claims), Some(need)) if grants(claims, repo, need))
+            };
+            let Some(assignment) = images::assign(&repositories, tried.len(), serves) else {
+                // Nothing served anything: the first grant is reported, else the
+                // first refusal.
+                let i = tried
+                    .iter()
+                    .position(|(_, a, _)| matches!(a, HostAnswer::Granted(_)))
+                    .unwrap_or(0);
+                let (login, answer, token) = tried.swap_remove(i);
+                return Proven::new(done(login, hub, answer, plain), Some(endpoint), token);
+            };
+            let mut by_repository = Vec::new();
+            let mut repository_tokens = Vec::new();
+            for (repository, i) in assignment.repositories {
+                let (login, answer, token) = &tried[i];
+                let Some(chosen) = login else { continue };
+                by_repository.push(RepositoryProof {
+                    repository,
+                    facts: facts(host, Some(chosen), hub, answer.clone()),
+                    chosen: (*chosen).clone(),
+                });
+                repository_tokens.push(token.clone());
+            }
+            let (login, answer, token) = tried.swap_remove(assignment.host);
+            Proven {
+                proof: HostProof {
+                    by_repository,
+                    ..done(login, hub, answer, plain)
+                },
+                endpoint: Some(endpoint),
+                token,
+                repository_tokens,
+            }
         }
     }
 }
 
 /// Whether a token grants every action the job needs on this host.
 fn serves_all(spec: &Spec, registry: &Registry, claims: &crate::jwt::Claims) -> bool {
-    spec.on(registry).all(|t| {
-        let wanted = match t.need {
-            Need::Pull => Action::Pull,
-            Need::Push => Action::Push,
-        };
-        claims
-            .granted(t.image.repository.as_str())
-            .contains(&wanted)
-    })
+    spec.on(registry)
+        .all(|t| grants(claims, t.image.repository.as_str(), t.need))
+}
+
+/// Whether a token grants what the job needs of one repository.
+fn grants(claims: &crate::jwt::Claims, repository: &str, need: Need) -> bool {
+    let wanted = match need {
+        Need::Pull => Action::Pull,
+        Need::Push => Action::Push,
+    };
+    claims.granted(repository).contains(&wanted)
 }

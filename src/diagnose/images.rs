@@ -90,6 +90,13 @@ fn pulled_or_missing(
 ) -> (Verdict, String) {
     let reference = touch.image.reference();
     match presence {
+        Some(Presence::Missing) if host.dependency_proxy => (
+            Verdict::Missing,
+            format!(
+                "{} was not found upstream (the dependency proxy answered 404 for the manifest): the credential is fine, the name or tag is not; check it on Docker Hub",
+                touch.image
+            ),
+        ),
         Some(Presence::Missing) => (
             Verdict::Missing,
             format!(
@@ -215,6 +222,21 @@ fn pushed_tag(
             ),
         ),
     }
+}
+
+/// An engine whose file keys credentials by host only (docker's config.json), for a
+/// repository the host's credential does not serve: the job would be refused there.
+pub fn keyed_by_host_only(
+    engine: &str,
+    repository: &str,
+    need: Need,
+    host_credential: &str,
+    repository_credential: &str,
+) -> String {
+    format!(
+        "{engine} keys credentials by registry host only, so {repository} would get {host_credential}, which may not {} it ({repository_credential} may): use one credential that grants both, or an engine that keys by repository (--engine podman, buildah or skopeo, or --engine auth-file --auth-format containers)",
+        need.as_str()
+    )
 }
 
 /// A Dockerfile line whose image is unknown.
@@ -395,6 +417,19 @@ mod tests {
             ),
             (
                 image_row(
+                    &pull("registry.example.com/group/dependency_proxy/containers/alpine:0.1"),
+                    &HostFacts {
+                        dependency_proxy: true,
+                        ..host(granted("", &[], &[], &[]))
+                    },
+                    Some(Presence::Missing),
+                    Some("group/app"),
+                ),
+                Verdict::Missing,
+                "containers/alpine:0.1 was not found upstream (the dependency proxy answered 404",
+            ),
+            (
+                image_row(
                     &pull("alpine"),
                     &anonymous_hub,
                     Some(Presence::Exists),
@@ -464,5 +499,20 @@ mod tests {
         });
         assert_eq!(preflight_exit(std::slice::from_ref(&row)), Exit::Usage);
         assert!(preflight_summary(&[row]).contains("Dockerfile:3"));
+    }
+
+    #[test]
+    fn a_host_keyed_engine_names_the_repository_both_credentials_and_the_fix() {
+        let m = keyed_by_host_only(
+            "docker",
+            "registry.example.com/group/other",
+            Need::Pull,
+            "registry-user from CI_REGISTRY_USER",
+            "deploy-token from REGISTRY_PASSWORD",
+        );
+        assert_eq!(
+            m,
+            "docker keys credentials by registry host only, so registry.example.com/group/other would get registry-user from CI_REGISTRY_USER, which may not pull it (deploy-token from REGISTRY_PASSWORD may): use one credential that grants both, or an engine that keys by repository (--engine podman, buildah or skopeo, or --engine auth-file --auth-format containers)"
+        );
     }
 }

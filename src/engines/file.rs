@@ -1,5 +1,7 @@
 //! `auth-file`: writes the credential into a docker-style `config.json` itself, for
-//! builders without a docker CLI (kaniko, BuildKit, buildah with `--authfile`).
+//! builders without a docker CLI (kaniko, BuildKit, buildah with `--authfile`), or into
+//! containers' `auth.json` (`--auth-format containers`), whose keys may also name a
+//! repository.
 
 use super::{Engine, EngineError, LoginRequest, Stored};
 use crate::auth_file::{self, Folder};
@@ -12,11 +14,17 @@ use std::path::{Path, PathBuf};
 pub struct AuthFileEngine {
     path: PathBuf,
     folder: Folder,
+    /// The file is containers' auth.json: a key may name a repository.
+    containers: bool,
 }
 
 impl AuthFileEngine {
-    pub fn new(path: PathBuf, folder: Folder) -> Self {
-        AuthFileEngine { path, folder }
+    pub fn new(path: PathBuf, folder: Folder, containers: bool) -> Self {
+        AuthFileEngine {
+            path,
+            folder,
+            containers,
+        }
     }
 }
 
@@ -40,6 +48,10 @@ impl Engine for AuthFileEngine {
             location: self.path.display().to_string(),
             warnings,
         })
+    }
+
+    fn repository_keys(&self) -> bool {
+        self.containers
     }
 
     fn logout(&self, keys: &[String]) -> Result<bool, EngineError> {

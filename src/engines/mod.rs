@@ -111,6 +111,14 @@ pub trait Engine {
     /// Removes the credentials stored under these keys (and their `http://` and
     /// `https://` spellings); `Ok(false)` when there were none.
     fn logout(&self, keys: &[String]) -> Result<bool, EngineError>;
+    /// Whether its auth file keys a credential by repository (`host/group/app`) as well
+    /// as by host: containers' auth.json does (containers-auth.json(5): the most
+    /// specific key wins), docker's config.json does not.
+    fn repository_keys(&self) -> bool {
+        ENGINES
+            .iter()
+            .any(|row| row.name == self.name() && row.repository_keys)
+    }
 }
 
 /// `--engine`.
@@ -128,13 +136,17 @@ pub enum EngineChoice {
 /// Makes a program engine; `None` for `auto` and the auth file, which are no program.
 type Tool = fn(&Paths, &RunPolicy) -> Result<CommandEngine, EngineError>;
 
-/// One engine: its `--engine` name, how to make it, and whether `auto` looks for it on
-/// PATH (in table order: the builders a job may log in for).
+/// One engine: its `--engine` name, how to make it, whether `auto` looks for it on
+/// PATH (in table order: the builders a job may log in for), and whether its logins
+/// may be keyed by repository.
 pub struct Row {
     pub choice: EngineChoice,
     pub name: &'static str,
     tool: Option<Tool>,
     pub auto: bool,
+    /// Writes containers' auth.json, whose keys may name a repository (the auth-file
+    /// engine says so itself, by the format it writes).
+    pub repository_keys: bool,
 }
 
 impl Row {
@@ -151,42 +163,49 @@ pub const ENGINES: [Row; 7] = [
         name: "auto",
         tool: None,
         auto: false,
+        repository_keys: false,
     },
     Row {
         choice: EngineChoice::Docker,
         name: "docker",
         tool: Some(docker::docker),
         auto: true,
+        repository_keys: false,
     },
     Row {
         choice: EngineChoice::Podman,
         name: "podman",
         tool: Some(podman::podman),
         auto: true,
+        repository_keys: true,
     },
     Row {
         choice: EngineChoice::Buildah,
         name: "buildah",
         tool: Some(buildah::buildah),
         auto: true,
+        repository_keys: true,
     },
     Row {
         choice: EngineChoice::Nerdctl,
         name: "nerdctl",
         tool: Some(nerdctl::nerdctl),
         auto: true,
+        repository_keys: false,
     },
     Row {
         choice: EngineChoice::Skopeo,
         name: "skopeo",
         tool: Some(skopeo::skopeo),
         auto: false,
+        repository_keys: true,
     },
     Row {
         choice: EngineChoice::AuthFile,
         name: "auth-file",
         tool: None,
         auto: false,
+        repository_keys: false,
     },
 ];
 
@@ -248,6 +267,9 @@ pub struct Paths {
     /// The isolated job folder, when isolating: files in it are written only while it
     /// is still a private folder of this user.
     pub isolated: Option<PathBuf>,
+    /// The auth-file engine writes containers' auth.json (`--auth-format containers`),
+    /// whose keys may name a repository.
+    pub auth_file_containers: bool,
 }
 
 /// The engine for a choice; `auto` is the first builder on PATH, else the auth file.
@@ -269,7 +291,11 @@ pub fn select(
                     }
                     _ => crate::auth_file::Folder::Shared,
                 };
-                Ok(Box::new(AuthFileEngine::new(path.clone(), folder)))
+                Ok(Box::new(AuthFileEngine::new(
+                    path.clone(),
+                    folder,
+                    paths.auth_file_containers,
+                )))
             }
             Err(why) => Err(EngineError::NoFile(why.clone())),
         }
@@ -321,5 +347,24 @@ mod tests {
         }
         let auto: Vec<&str> = ENGINES.iter().filter(|r| r.auto).map(|r| r.name).collect();
         assert_eq!(auto, ["docker", "podman", "buildah", "nerdctl"]);
+    }
+
+    #[test]
+    fn the_containers_tools_key_by_repository_and_the_auth_file_by_its_format() {
+        let by_repository: Vec<&str> = ENGINES
+            .iter()
+            .filter(|r| r.repository_keys)
+            .map(|r| r.name)
+            .collect();
+        assert_eq!(by_repository, ["podman", "buildah", "skopeo"]);
+        let file = |containers| {
+            AuthFileEngine::new(
+                "/x/auth.json".into(),
+                crate::auth_file::Folder::Shared,
+                containers,
+            )
+        };
+        assert!(file(true).repository_keys());
+        assert!(!file(false).repository_keys());
     }
 }

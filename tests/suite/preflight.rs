@@ -488,3 +488,291 @@ fn on_a_laptop_the_named_registry_gets_the_explicit_credential() {
         Some(crate::support::Authorization::Basic("alice".into()))
     );
 }
+
+/// The job's variable, as GitLab sets it.
+fn job_var(bed: &TestBed, name: &str) -> String {
+    bed.ci_job_env("group/app")
+        .into_iter()
+        .find(|(k, _)| k == name)
+        .map(|(_, v)| v)
+        .unwrap_or_else(|| panic!("no {name} in the job"))
+}
+
+/// The dependency proxy (emulated on GitLab's own host, reference 1.9) as a preflight
+/// host: its tokens list no access, so the manifest fetched with the proxy's token
+/// proves the pull; an image upstream lacks is missing, not refused.
+#[test]
+fn a_pull_through_the_dependency_proxy_is_proven_by_its_manifest() {
+    use crate::support::gitlab::Authorization;
+    let bed = TestBed::start();
+    let prefix = job_var(&bed, "CI_DEPENDENCY_PROXY_GROUP_IMAGE_PREFIX");
+    let proxy = job_var(&bed, "CI_DEPENDENCY_PROXY_SERVER");
+    let out = job(&bed)
+        .args(["check", "--format", "json", "--pull-image"])
+        .arg(format!("{prefix}/alpine:3.20"))
+        .run()
+        .expect_code(0);
+    let json = out.json();
+    let images = json["images"].as_array().unwrap();
+    assert_eq!(images.len(), 1, "{json}");
+    assert_eq!(images[0]["verdict"], "ok", "{json}");
+    assert_eq!(images[0]["registry"], proxy.as_str(), "{json}");
+    assert_eq!(
+        images[0]["credential"], "job-token from CI_DEPENDENCY_PROXY_USER",
+        "{json}"
+    );
+    let log = bed.gitlab().requests();
+    let tokens: Vec<_> = log.iter().filter(|r| r.path == "/jwt/auth").collect();
+    assert_eq!(tokens.len(), 1, "{tokens:?}");
+    assert_eq!(tokens[0].param("service"), Some("dependency_proxy"));
+    assert_eq!(
+        tokens[0].authorization,
+        Some(Authorization::Basic("gitlab-ci-token".into()))
+    );
+    let manifests: Vec<_> = log
+        .iter()
+        .filter(|r| r.path.contains("/manifests/"))
+        .collect();
+    assert_eq!(manifests.len(), 1, "{manifests:?}");
+    assert_eq!(
+        manifests[0].path,
+        "/v2/group/dependency_proxy/containers/alpine/manifests/3.20"
+    );
+    assert_eq!(manifests[0].authorization, Some(Authorization::Bearer));
+    assert_eq!(manifests[0].status, Some(200));
+
+    // An image upstream does not have: missing (exit 4), the credential is fine.
+    let out = job(&bed)
+        .args(["check", "--pull-image"])
+        .arg(format!("{prefix}/alpine:0.0-missing"))
+        .run()
+        .expect_code(4);
+    assert_contains(
+        &out.stdout,
+        "containers/alpine:0.0-missing was not found upstream (the dependency proxy answered 404 for the manifest): the credential is fine",
+    );
+    assert!(!out.stdout.contains("refused"), "{}", out.stdout);
+}
+
+const OTHER_DEPLOY_USER: &str = "gitlab+deploy-token-20";
+const OTHER_DEPLOY_TOKEN: &str = "gldt-other-read-Rk4Wn8Tb2Qs6Hv1Jm9Lc";
+
+/// group/other (not on the job token's allowlist) has a read-only deploy token; its
+/// images and group/app's are seeded. A job on group/app that pulls from both has no
+/// one credential for both: its job token reads group/app only, the deploy token
+/// group/other only.
+fn two_projects() -> TestBed {
+    let mut world = World::standard();
+    world
+        .user_mut("alice")
+        .memberships
+        .insert("group/other".into(), Role::Developer);
+    world.deploy_tokens.push(DeployToken {
+        id: 20,
+        name: "other-read".into(),
+        username: OTHER_DEPLOY_USER.into(),
+        token: OTHER_DEPLOY_TOKEN.into(),
+        scopes: vec![Scope::ReadRegistry],
+        projects: vec!["group/other".into()],
+        revoked: false,
+        expires_at: None,
+    });
+    let bed = TestBed::with_world(world);
+    seed_gitlab(&bed, &[("group/app/base", "1"), ("group/other/tools", "2")]);
+    bed
+}
+
+/// The job on group/app with group/other's deploy token as the explicit credential.
+fn two_credentials_job(bed: &TestBed) -> Run {
+    let registry = bed.registry().host_port();
+    job(bed)
+        .env("REGISTRY_USER", OTHER_DEPLOY_USER)
+        .env("REGISTRY_PASSWORD", OTHER_DEPLOY_TOKEN)
+        .secret(OTHER_DEPLOY_TOKEN)
+        .arg("--pull-image")
+        .arg(format!("{registry}/group/app/base:1"))
+        .arg("--pull-image")
+        .arg(format!("{registry}/group/other/tools:2"))
+}
+
+/// Issue 14, item 6: each repository proven with the first credential that serves it;
+/// podman stores the second under a repository key (`host/group/other/tools`), and the
+/// real skopeo, reading that auth.json, pulls each image with its own credential
+/// (containers-auth.json(5): the most specific key wins).
+#[test]
+fn a_host_with_a_credential_per_repository_gets_a_key_per_repository() {
+    let bed = two_projects();
+    bed.gitlab().clear_requests();
+    let registry = bed.registry().host_port();
+    let out = two_credentials_job(&bed)
+        .args(["check", "--format", "json"])
+        .run()
+        .expect_code(0);
+    let json = out.json();
+    let credential_of = |repo: &str| {
+        json["images"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|i| i["image"] == format!("{registry}/{repo}"))
+            .map(|i| (i["credential"].clone(), i["verdict"].clone()))
+            .unwrap_or_else(|| panic!("no row for {repo}: {json}"))
+    };
+    let (app, app_verdict) = credential_of("group/app/base:1");
+    let (other, other_verdict) = credential_of("group/other/tools:2");
+    assert_eq!(
+        (app_verdict, other_verdict),
+        ("ok".into(), "ok".into()),
+        "{json}"
+    );
+    assert_ne!(app, other, "{json}");
+    assert_eq!(other, "deploy-token from REGISTRY_PASSWORD", "{json}");
+    // Each repository's credential comes from the answers already had: one token
+    // request per credential, each carrying both scopes.
+    let requests = bed.gitlab().requests_to("/jwt/auth");
+    let users: Vec<_> = requests.iter().map(|r| r.authorization.clone()).collect();
+    assert_eq!(
+        users,
+        [
+            Some(crate::support::Authorization::Basic(
+                "gitlab-ci-token".into()
+            )),
+            Some(crate::support::Authorization::Basic(
+                OTHER_DEPLOY_USER.into()
+            )),
+        ],
+        "{requests:?}"
+    );
+    assert!(
+        requests.iter().all(|r| r.params("scope").len() == 2),
+        "{requests:?}"
+    );
+
+    // podman stores the host key and one repository key.
+    let run = two_credentials_job(&bed);
+    let auth_json = run.path("auth.json");
+    let out = run
+        .args(["login", "--engine", "podman", "--auth-file"])
+        .arg(&auth_json)
+        .allow_secret_in(&auth_json)
+        .run()
+        .expect_code(0);
+    let stored = crate::support::read_json(&auth_json);
+    let keys: Vec<&String> = stored["auths"].as_object().unwrap().keys().collect();
+    let repository_key = format!("{registry}/group/other/tools");
+    assert_eq!(keys.len(), 2, "{stored}");
+    assert!(keys.contains(&&registry), "{stored}");
+    assert!(keys.contains(&&repository_key), "{stored}");
+    let user_of = |key: &str| {
+        let auth = stored["auths"][key]["auth"].as_str().unwrap();
+        let pair = base64::engine::general_purpose::STANDARD
+            .decode(auth)
+            .unwrap();
+        String::from_utf8(pair)
+            .unwrap()
+            .split(':')
+            .next()
+            .unwrap()
+            .to_string()
+    };
+    assert_eq!(user_of(&repository_key), OTHER_DEPLOY_USER);
+    assert_eq!(user_of(&registry), "gitlab-ci-token");
+    assert_contains(
+        out.said(),
+        format!(
+            "logged in to {repository_key} with deploy-token from REGISTRY_PASSWORD; stored by podman"
+        ),
+    );
+
+    // The real skopeo resolves each image to its own credential.
+    for (repo, tag) in [("group/app/base", "1"), ("group/other/tools", "2")] {
+        let pulled = crate::support::skopeo_pull(&auth_json, &registry, repo, tag);
+        assert!(
+            pulled.status.success(),
+            "skopeo pull {repo}:{tag}: {}",
+            String::from_utf8_lossy(&pulled.stderr)
+        );
+    }
+    // Without the repository key, the host's credential (the job token) is refused
+    // there: the key is what makes the pull work.
+    let mut host_only = stored.clone();
+    host_only["auths"]
+        .as_object_mut()
+        .unwrap()
+        .remove(&repository_key);
+    let host_only_file = run_dir_file(&auth_json, "host-only.json", &host_only);
+    let pulled = crate::support::skopeo_pull(&host_only_file, &registry, "group/other/tools", "2");
+    assert!(
+        !pulled.status.success(),
+        "the job token may not pull group/other"
+    );
+
+    // logout with the same flags clears both keys.
+    let run = two_credentials_job(&bed);
+    let out = run
+        .args(["logout", "--engine", "podman", "--auth-file"])
+        .arg(&auth_json)
+        .allow_secret_in(&auth_json)
+        .run()
+        .expect_code(0);
+    let left = crate::support::read_json(&auth_json);
+    assert!(
+        left["auths"].as_object().is_none_or(|a| a.is_empty()),
+        "{left}\n{}",
+        out.said()
+    );
+}
+
+/// Writes `json` next to `beside` (in the run's folder, which the leak scan allows).
+fn run_dir_file(beside: &Path, name: &str, json: &serde_json::Value) -> PathBuf {
+    let path = beside.with_file_name(name);
+    std::fs::write(&path, json.to_string()).unwrap();
+    path
+}
+
+/// docker's config.json keys by host only: the repository that needs its own
+/// credential is named with the fix, and nothing is stored (exit 4).
+#[test]
+fn an_engine_keyed_by_host_only_names_the_repository_and_stores_nothing() {
+    let bed = two_projects();
+    let registry = bed.registry().host_port();
+    let out = two_credentials_job(&bed)
+        .args(["login", "--engine", "auth-file"])
+        .run()
+        .expect_code(4);
+    assert_contains(
+        out.said(),
+        format!(
+            "auth-file keys credentials by registry host only, so {registry}/group/other/tools would get"
+        ),
+    );
+    assert_contains(
+        out.said(),
+        "use one credential that grants both, or an engine that keys by repository (--engine podman, buildah or skopeo, or --engine auth-file --auth-format containers)",
+    );
+    assert!(!out.docker_config().exists(), "nothing is stored");
+
+    // The containers format keys by repository: the same login succeeds.
+    let run = two_credentials_job(&bed);
+    let auth_json = run.path("containers-auth.json");
+    // The outcome keeps the run's folder, where the file is.
+    let _out = run
+        .args([
+            "login",
+            "--engine",
+            "auth-file",
+            "--auth-format",
+            "containers",
+            "--auth-file",
+        ])
+        .arg(&auth_json)
+        .allow_secret_in(&auth_json)
+        .run()
+        .expect_code(0);
+    let stored = crate::support::read_json(&auth_json);
+    assert!(
+        stored["auths"][format!("{registry}/group/other/tools")]["auth"].is_string(),
+        "{stored}"
+    );
+    assert!(stored["auths"][&registry]["auth"].is_string(), "{stored}");
+}

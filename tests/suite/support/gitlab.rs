@@ -404,6 +404,13 @@ impl Emulator {
             // The dependency proxy, on GitLab's own host (reference 1.9).
             ("GET", "/v2/" | "/v2") => self.dependency_proxy_ping(request),
             ("GET", path) if path.starts_with("/v2/") => self.dependency_proxy_manifest(request),
+            // Rails answers a HEAD on a GET route (`Journey::Router#match_head_routes`)
+            // with the GET's status and headers, the body dropped: how clients ask
+            // whether a manifest exists.
+            ("HEAD", path) if path.starts_with("/v2/") => Response {
+                body: Vec::new(),
+                ..self.dependency_proxy_manifest(request)
+            },
             (_, path) if path.starts_with("/api/") => {
                 Response::json(404, r#"{"message":"404 Not Found"}"#)
             }
