@@ -326,6 +326,7 @@ impl Http {
         }
         let mut response = request.send().await.map_err(|e| classify(url, &e))?;
         let status = response.status().as_u16();
+        tracing::debug!(status, version = ?response.version(), "answered");
         let headers = std::mem::take(response.headers_mut());
         if response
             .content_length()

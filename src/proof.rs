@@ -14,6 +14,7 @@ use crate::images::{self, HostAnswer, HostFacts, Need, Row, Spec};
 use crate::names::Registry;
 use crate::secret::Secret;
 use crate::tag_rules::TagCheck;
+use futures_util::future::join_all;
 
 /// Docker Hub's token service names itself so in its challenge.
 const DOCKER_HUB_SERVICE: &str = "registry.docker.io";
@@ -103,18 +104,18 @@ pub async fn prove(
     insecure: bool,
     project: Option<&str>,
 ) -> (Vec<Row>, Vec<HostProof>) {
-    let mut proofs: Vec<Proven> = Vec::new();
-    for host in hosts {
-        proofs.push(prove_host(http, spec, host, insecure).await);
-    }
-    let mut rows = Vec::new();
-    for touch in &spec.touches {
-        let Some(proven) = proofs
+    // Hosts at once (each is sent only its own candidates, one at a time), then every
+    // manifest at once: over HTTP/2 those of one registry share its connection.
+    let proofs: Vec<Proven> = join_all(
+        hosts
             .iter()
-            .find(|p| p.proof.facts.registry.same_as(&touch.image.registry))
-        else {
-            continue;
-        };
+            .map(|host| prove_host(http, spec, host, insecure)),
+    )
+    .await;
+    let presences = join_all(spec.touches.iter().map(|touch| async {
+        let proven = proofs
+            .iter()
+            .find(|p| p.proof.facts.registry.same_as(&touch.image.registry))?;
         let (facts, token, chosen) = proven.for_repository(touch.image.repository.as_str());
         let presence = match &proven.endpoint {
             Some(endpoint) if wants_manifest(touch.need, &touch.image, facts) => {
@@ -141,7 +142,14 @@ pub async fn prove(
             }
             _ => None,
         };
-        rows.push(crate::diagnose::image_row(touch, facts, presence, project));
+        Some((facts, presence))
+    }))
+    .await;
+    let mut rows = Vec::new();
+    for (touch, proven) in spec.touches.iter().zip(presences) {
+        if let Some((facts, presence)) = proven {
+            rows.push(crate::diagnose::image_row(touch, facts, presence, project));
+        }
     }
     rows.extend(spec.unnamed.iter().map(crate::diagnose::unnamed_row));
     (rows, proofs.into_iter().map(|p| p.proof).collect())

@@ -72,12 +72,16 @@ pub fn client_config(extra: &[ExtraCa]) -> rustls::ClientConfig {
         provider: provider.clone(),
         inner: OnceLock::new(),
     };
-    rustls::ClientConfig::builder_with_provider(provider)
+    let mut config = rustls::ClientConfig::builder_with_provider(provider)
         .with_safe_default_protocol_versions()
         .expect("ring supports the default protocol versions")
         .dangerous()
         .with_custom_certificate_verifier(Arc::new(verifier))
-        .with_no_client_auth()
+        .with_no_client_auth();
+    // A preconfigured client negotiates only what the configuration offers: HTTP/2 where
+    // the server takes it, else HTTP/1.1.
+    config.alpn_protocols = vec![b"h2".to_vec(), b"http/1.1".to_vec()];
+    config
 }
 
 #[derive(Debug)]

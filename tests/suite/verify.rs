@@ -478,6 +478,31 @@ fn tls_trust_comes_from_ca_files() {
     assert_contains(out.said(), "--ca-file");
 }
 
+/// Issue 15: where the server offers HTTP/2 (the distribution registry on TLS does,
+/// through ALPN), it is used; the emulated GitLab on plain HTTP stays on HTTP/1.1.
+#[test]
+fn http2_is_negotiated_where_the_server_offers_it() {
+    let bed = TestBed::with_world_tls(World::standard());
+    let ca = crate::support::fixture("test-ca.crt");
+    let out = tls_login(&bed, &["--ca-file", ca.to_str().unwrap()], &[]).expect_code(0);
+    let answered = |version: &str| {
+        out.stderr
+            .lines()
+            .filter(|l| l.contains("answered") && l.contains(version))
+            .count()
+    };
+    assert!(
+        answered("HTTP/2.0") >= 1,
+        "the registry's ping: {}",
+        out.stderr
+    );
+    assert!(
+        answered("HTTP/1.1") >= 1,
+        "the token service: {}",
+        out.stderr
+    );
+}
+
 #[test]
 fn scheme_mismatches_are_explained() {
     let bed = TestBed::start();
