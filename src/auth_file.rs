@@ -235,10 +235,13 @@ pub fn save(path: &Path) -> Result<Saved, AuthFileError> {
     })
 }
 
-/// Puts the file back as `saved` found it, under the folder's lock: the same bytes and
-/// mode in one rename, or no file (and no folder, if there was none and it is empty
-/// now). Returns whether anything had changed.
-pub fn put_back(saved: &Saved) -> Result<bool, AuthFileError> {
+/// Undoes a login of `key` on `saved`'s file, under the folder's lock. When only that
+/// login changed it (however the tool rewrote the rest: order, spacing, fields it does
+/// not know), the file gets `saved`'s exact bytes and mode back, or goes (with its folder,
+/// if that was made for it and is empty). When another writer changed other entries
+/// meanwhile, theirs are kept and only `key`'s entry is put back. Returns whether
+/// anything had changed.
+pub fn put_back(saved: &Saved, key: &str) -> Result<bool, AuthFileError> {
     let (dir_path, name) = split(&saved.path)?;
     let dir = match safe_fs::open_dir(&dir_path) {
         Ok(fd) => fd,
@@ -249,38 +252,86 @@ pub fn put_back(saved: &Saved) -> Result<bool, AuthFileError> {
     };
     rustix::fs::flock(&dir, rustix::fs::FlockOperation::LockExclusive)
         .map_err(|e| fs_error(&dir_path, "cannot lock the folder")(e.into()))?;
-    let now = safe_fs::read_regular(&dir, &name, &saved.shown)?;
-    let changed = match (&saved.contents, now) {
-        (Some((bytes, mode)), Some(now))
-            if now.bytes == *bytes && now.stat.st_mode & 0o7777 == *mode =>
-        {
-            false
-        }
-        (Some((bytes, mode)), _) => {
-            safe_fs::write_atomically(&dir, &name, bytes, *mode, &saved.shown).map_err(
-                |e| match e {
-                    WriteError::Create(e) => AuthFileError::from(fs_error(
-                        &saved.shown,
-                        "cannot create a temporary file",
-                    )(e)),
-                    WriteError::Other(e) => e.into(),
-                },
-            )?;
-            true
-        }
-        (None, None) => false,
-        (None, Some(_)) => {
-            rustix::fs::unlinkat(&dir, &name, rustix::fs::AtFlags::empty())
-                .map_err(|e| fs_error(&saved.shown, "cannot remove")(e.into()))?;
-            true
-        }
+    let Some(now) = safe_fs::read_regular(&dir, &name, &saved.shown)? else {
+        // Nothing there: the tool stored nothing, or someone removed the file since.
+        return Ok(false);
     };
-    if saved.contents.is_none() && !saved.folder_existed {
-        // Empty now, it was made for the file: it goes too (not empty, it stays).
-        drop(dir);
-        let _ = std::fs::remove_dir(&dir_path);
+    if let Some((bytes, mode)) = &saved.contents
+        && now.bytes == *bytes
+        && now.stat.st_mode & 0o7777 == *mode
+    {
+        return Ok(false);
     }
-    Ok(changed)
+    let before = Scrubbed(saved.json()?);
+    let after = Scrubbed(parse(&now.bytes, &saved.shown.display().to_string())?);
+    let undone = Scrubbed(undo_login(&before.0, &after.0, key));
+    let shown = &saved.shown;
+    match &saved.contents {
+        Some((bytes, mode)) if undone.0 == before.0 => {
+            safe_fs::write_atomically(&dir, &name, bytes, *mode, shown)
+                .map_err(|e| write_error(shown, e))?;
+        }
+        None if undone.0.is_empty() => {
+            rustix::fs::unlinkat(&dir, &name, rustix::fs::AtFlags::empty())
+                .map_err(|e| fs_error(shown, "cannot remove")(e.into()))?;
+            if !saved.folder_existed {
+                // Empty now, it was made for the file: it goes too (not empty, it stays).
+                drop(dir);
+                let _ = std::fs::remove_dir(&dir_path);
+            }
+        }
+        _ => {
+            tracing::info!(file = %shown.display(), "another writer changed the file meanwhile: its entries are kept");
+            let mode = saved.contents.as_ref().map_or(0o600, |(_, mode)| *mode);
+            write(&dir, &name, &saved.path, &undone.0, mode)?;
+        }
+    }
+    Ok(true)
+}
+
+/// `after` with the login of `key` that turned `before` into it undone: `key`'s entries
+/// (every spelling) as `before` had them, and the fields a tool that rewrites the whole
+/// file drops (docker keeps only those it knows) as `before` had them. What another
+/// writer added or changed elsewhere stays.
+pub fn undo_login(
+    before: &Map<String, Value>,
+    after: &Map<String, Value>,
+    key: &str,
+) -> Map<String, Value> {
+    let mut out = before.clone();
+    for (field, value) in after {
+        if field == "auths" {
+            continue;
+        }
+        out.insert(field.clone(), value.clone());
+    }
+    let spellings = keys_for(key);
+    let empty = Map::new();
+    let auths_before = before
+        .get("auths")
+        .and_then(Value::as_object)
+        .unwrap_or(&empty);
+    let auths_after = after
+        .get("auths")
+        .and_then(Value::as_object)
+        .unwrap_or(&empty);
+    let mut auths = auths_before.clone();
+    for (entry, value) in auths_after {
+        if !spellings.contains(entry) {
+            auths.insert(entry.clone(), value.clone());
+        }
+    }
+    if before.contains_key("auths") || !auths.is_empty() {
+        out.insert("auths".into(), Value::Object(auths));
+    }
+    out
+}
+
+fn write_error(shown: &Path, e: WriteError) -> AuthFileError {
+    match e {
+        WriteError::Create(e) => fs_error(shown, "cannot create a temporary file")(e).into(),
+        WriteError::Other(e) => e.into(),
+    }
 }
 
 /// How a file reached through a link is named in messages: `link -> target`.
@@ -439,14 +490,17 @@ mod tests {
         fs::write(&file, original).unwrap();
         fs::set_permissions(&file, fs::Permissions::from_mode(0o640)).unwrap();
         let saved = save(&file).unwrap();
-        assert!(!put_back(&saved).unwrap(), "nothing changed yet");
+        assert!(
+            !put_back(&saved, "r.example.com").unwrap(),
+            "nothing changed yet"
+        );
         update(&file, |json| {
             merge_login(json, "r.example.com", "eDp5");
             (true, ())
         })
         .unwrap();
         fs::set_permissions(&file, fs::Permissions::from_mode(0o600)).unwrap();
-        assert!(put_back(&saved).unwrap());
+        assert!(put_back(&saved, "r.example.com").unwrap());
         assert_eq!(fs::read(&file).unwrap(), original);
         assert_eq!(
             fs::metadata(&file).unwrap().permissions().mode() & 0o7777,
@@ -462,9 +516,58 @@ mod tests {
             (true, ())
         })
         .unwrap();
-        assert!(put_back(&saved).unwrap());
+        assert!(put_back(&saved, "r.example.com").unwrap());
         assert!(!folder.exists());
-        assert!(!put_back(&saved).unwrap(), "nothing to do twice");
+        assert!(
+            !put_back(&saved, "r.example.com").unwrap(),
+            "nothing to do twice"
+        );
+    }
+
+    #[test]
+    fn put_back_keeps_what_another_writer_stored_meanwhile() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("config.json");
+        fs::write(
+            &file,
+            br#"{"auths":{"a.example":{"auth":"YTpi"}},"psFormat":"x"}"#,
+        )
+        .unwrap();
+        let saved = save(&file).unwrap();
+        update(&file, |json| {
+            merge_login(json, "r.example.com", "eDp5");
+            merge_login(json, "other.example", "bzpw");
+            json.remove("psFormat");
+            (true, ())
+        })
+        .unwrap();
+        assert!(put_back(&saved, "r.example.com").unwrap());
+        let json = read(&file).unwrap();
+        let auths = json["auths"].as_object().unwrap();
+        assert!(!auths.contains_key("r.example.com"), "the login is undone");
+        assert_eq!(
+            auths["other.example"]["auth"], "bzpw",
+            "the other writer's entry stays"
+        );
+        assert_eq!(auths["a.example"]["auth"], "YTpi");
+        assert_eq!(json["psFormat"], "x", "a field the tool dropped comes back");
+    }
+
+    #[test]
+    fn undoing_a_login_restores_every_spelling_of_its_key() {
+        let before: Map<String, Value> = serde_json::from_str(
+            r#"{"auths":{"https://r.example.com":{"auth":"b2xk"}},"credsStore":"pass"}"#,
+        )
+        .unwrap();
+        let after: Map<String, Value> =
+            serde_json::from_str(r#"{"auths":{"r.example.com":{}},"credsStore":"pass"}"#).unwrap();
+        assert_eq!(undo_login(&before, &after, "r.example.com"), before);
+        let none = Map::new();
+        assert_eq!(undo_login(&none, &after, "r.example.com"), {
+            let mut m = Map::new();
+            m.insert("credsStore".into(), "pass".into());
+            m
+        });
     }
 
     #[test]

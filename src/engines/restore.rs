@@ -27,6 +27,7 @@ const NOT_FOUND: &str = "credentials not found";
 /// What a docker login of one key may change, as it was before.
 pub struct Snapshot {
     config: Saved,
+    key: String,
     helper: Option<HelperEntry>,
 }
 
@@ -94,6 +95,7 @@ impl Snapshot {
         };
         Ok(Snapshot {
             config: saved,
+            key: key.to_string(),
             helper,
         })
     }
@@ -104,7 +106,7 @@ impl Snapshot {
             Some(entry) => entry.put_back(),
             None => Ok(()),
         };
-        let file = auth_file::put_back(&self.config).map_err(|e| e.to_string());
+        let file = auth_file::put_back(&self.config, &self.key).map_err(|e| e.to_string());
         helper.and(file.map(drop))
     }
 }
