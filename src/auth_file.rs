@@ -67,20 +67,8 @@ pub enum Folder {
 /// file of this user is read (see [`safe_fs`]); a link is followed as [`follow_link`]
 /// allows.
 pub fn read(path: &Path) -> Result<Map<String, Value>, AuthFileError> {
-    let link = path;
-    let path = follow_link(path)?;
-    let shown = shown(link, &path);
-    let (dir, name) = split(&path)?;
-    let dir = match safe_fs::open_dir(&dir) {
-        Ok(fd) => fd,
-        Err(e) if e.source.kind() == std::io::ErrorKind::NotFound => return Ok(Map::new()),
-        Err(e) => return Err(e.into()),
-    };
-    match safe_fs::read_regular(&dir, &name, &shown)? {
-        // The file holds other registries' credentials: its buffer is wiped when dropped.
-        Some(contents) => parse(&contents.bytes, &shown.display().to_string()),
-        None => Ok(Map::new()),
-    }
+    // The file holds other registries' credentials: its buffer is wiped when dropped.
+    save(path)?.json()
 }
 
 /// For readers that can do without the file (the docker config's earlier logins, the
@@ -198,7 +186,7 @@ pub struct Saved {
 }
 
 impl Saved {
-    /// The file's bytes, if it exists (a link is followed as [`follow_link`] allows).
+    /// The file as a JSON object; a missing file is an empty object.
     pub fn json(&self) -> Result<Map<String, Value>, AuthFileError> {
         match &self.contents {
             Some((bytes, _)) => parse(bytes, &self.shown.display().to_string()),
@@ -207,7 +195,8 @@ impl Saved {
     }
 }
 
-/// Saves the file at `path` as it is now, for [`put_back`].
+/// Saves the file at `path` as it is now, for [`put_back`]: only a regular file of this
+/// user is read (see [`safe_fs`]); a link is followed as [`follow_link`] allows.
 pub fn save(path: &Path) -> Result<Saved, AuthFileError> {
     let link = path;
     let path = follow_link(path)?;

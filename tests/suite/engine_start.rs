@@ -22,6 +22,29 @@ fn dockers_requests(bed: &TestBed) -> Vec<LoggedRequest> {
         .collect()
 }
 
+/// The accounts docker's own token requests were for, in order.
+fn docker_accounts(bed: &TestBed) -> Vec<String> {
+    dockers_requests(bed)
+        .iter()
+        .map(|r| r.param("account").unwrap_or_default().to_string())
+        .collect()
+}
+
+/// Who asked the token service, in order: `None` for us, `Some("docker")` for docker.
+fn askers(bed: &TestBed) -> Vec<Option<String>> {
+    bed.gitlab()
+        .requests_to("/jwt/auth")
+        .iter()
+        .map(|r| r.param("client_id").map(str::to_string))
+        .collect()
+}
+
+/// Runs a login expected to store the credential in `~/.docker/config.json`.
+fn stores(run: crate::support::run::Run) -> Outcome {
+    let config = run.home().join(".docker/config.json");
+    run.allow_secret_in(config).run().expect_code(0)
+}
+
 /// A job whose token no longer works (its job has finished).
 fn finished_job(bed: &TestBed) -> Vec<(String, String)> {
     bed.ci_job_env("group/app")
@@ -76,8 +99,7 @@ fn the_jobs_registry_feeds_docker_at_once_and_keeps_its_login() {
     let run = ci_registry_login()
         .envs(bed.ci_job_env("group/app"))
         .args(["--engine", "docker"]);
-    let config = run.home().join(".docker/config.json");
-    let out = run.allow_secret_in(config).run().expect_code(0);
+    let out = stores(run);
     assert_eq!(docker_users(&out), ["gitlab-ci-token"], "docker ran once");
     let requests = bed.gitlab().requests_to("/jwt/auth");
     let mut askers: Vec<Option<&str>> = requests.iter().map(|r| r.param("client_id")).collect();
@@ -112,11 +134,8 @@ fn another_registry_gets_the_secret_only_after_the_check() {
             "--engine",
             "docker",
         ]);
-    let config = run.home().join(".docker/config.json");
-    let out = run.allow_secret_in(config).run().expect_code(0);
-    let requests = bed.gitlab().requests_to("/jwt/auth");
-    let order: Vec<Option<&str>> = requests.iter().map(|r| r.param("client_id")).collect();
-    assert_eq!(order, [None, Some("docker")], "{requests:?}");
+    let out = stores(run);
+    assert_eq!(askers(&bed), [None, Some("docker".into())], "ours first");
     assert_eq!(
         stored_user(&out, &bed.registry().host_port()),
         DEPLOY_RO_USER
@@ -133,15 +152,12 @@ fn a_check_that_changes_the_choice_waits_for_the_fed_docker_then_logs_in_the_rig
         .env("CI_DEPLOY_USER", DEPLOY_RO_USER)
         .env("CI_DEPLOY_PASSWORD", DEPLOY_RO_TOKEN)
         .args(["--engine", "docker"]);
-    let config = run.home().join(".docker/config.json");
-    let out = run.allow_secret_in(config).run().expect_code(0);
+    let out = stores(run);
     let mut users = docker_users(&out);
     users.sort();
     assert_eq!(users, [DEPLOY_RO_USER, "gitlab-ci-token"]);
     // The first, fed at once, finished (refused) before the second began.
-    let asked = dockers_requests(&bed);
-    let accounts: Vec<Option<&str>> = asked.iter().map(|r| r.param("account")).collect();
-    assert_eq!(accounts, [Some("gitlab-ci-token"), Some(DEPLOY_RO_USER)]);
+    assert_eq!(docker_accounts(&bed), ["gitlab-ci-token", DEPLOY_RO_USER]);
     assert_eq!(
         stored_user(&out, &bed.registry().host_port()),
         DEPLOY_RO_USER
@@ -178,9 +194,11 @@ fn a_refused_push_puts_the_config_back_byte_for_byte() {
     std::fs::set_permissions(&config, std::fs::Permissions::from_mode(0o640)).unwrap();
     let out = run.run().expect_code(4);
     // docker had logged in with the deploy token before the check refused the push...
-    let asked = dockers_requests(&bed);
-    let accounts: Vec<Option<&str>> = asked.iter().map(|r| r.param("account")).collect();
-    assert_eq!(accounts, [Some(DEPLOY_RO_USER)], "docker was fed at once");
+    assert_eq!(
+        docker_accounts(&bed),
+        [DEPLOY_RO_USER],
+        "docker was fed at once"
+    );
     // ...and what it stored is gone: the file is the user's, to the byte and the mode.
     assert_eq!(std::fs::read_to_string(&config).unwrap(), ODD_CONFIG);
     let mode = std::fs::metadata(&config).unwrap().permissions().mode() & 0o7777;
@@ -188,23 +206,32 @@ fn a_refused_push_puts_the_config_back_byte_for_byte() {
     assert!(out.stderr.contains("as they were before"), "{}", out.stderr);
 }
 
-/// `docker-credential-testbed`: keeps each entry as the exact bytes it was given, in a
-/// file per server, and logs each call (verb and server, never the secret).
-fn credential_helper(run: &crate::support::run::Run) -> std::path::PathBuf {
-    credential_helper_with(run, ":")
+/// A docker config sending every registry to `docker-credential-testbed`, a helper that
+/// keeps each entry as the exact bytes it was given, in a file per server, and logs
+/// each call (verb and server, never the secret); it runs `on_first_store` after
+/// keeping the first entry it is given (docker's). With `previous`, the helper already
+/// holds an entry of someone else's for `key`.
+struct CredentialStore {
+    log: std::path::PathBuf,
+    entry: std::path::PathBuf,
+    config: std::path::PathBuf,
+    before: Option<String>,
 }
 
-/// [`credential_helper`], running `on_first_store` after keeping the first entry it is
-/// given (docker's).
-fn credential_helper_with(
-    run: &crate::support::run::Run,
-    on_first_store: &str,
-) -> std::path::PathBuf {
-    use std::os::unix::fs::PermissionsExt;
-    let store = run.path("store");
-    std::fs::create_dir_all(&store).unwrap();
-    let script = format!(
-        r#"#!/bin/sh
+const STORE_CONFIG: &str = "{\"credsStore\": \"testbed\"}\n";
+
+impl CredentialStore {
+    fn set_up(
+        run: &crate::support::run::Run,
+        key: &str,
+        previous: bool,
+        on_first_store: &str,
+    ) -> CredentialStore {
+        use std::os::unix::fs::PermissionsExt;
+        let store = run.path("store");
+        std::fs::create_dir_all(&store).unwrap();
+        let script = format!(
+            r#"#!/bin/sh
 store='{store}'
 input=$(cat)
 case "$1" in
@@ -219,12 +246,43 @@ case "$1" in
   *) exit 1 ;;
 esac
 "#,
-        store = store.display()
-    );
-    let helper = run.path("shims").join("docker-credential-testbed");
-    std::fs::write(&helper, script).unwrap();
-    std::fs::set_permissions(&helper, std::fs::Permissions::from_mode(0o755)).unwrap();
-    store
+            store = store.display()
+        );
+        let helper = run.path("shims").join("docker-credential-testbed");
+        std::fs::write(&helper, script).unwrap();
+        std::fs::set_permissions(&helper, std::fs::Permissions::from_mode(0o755)).unwrap();
+        let config = run.home().join(".docker/config.json");
+        std::fs::create_dir_all(config.parent().unwrap()).unwrap();
+        std::fs::write(&config, STORE_CONFIG).unwrap();
+        let entry = store.join(format!("{key}.entry"));
+        let before = previous.then(|| {
+            format!(r#"{{"ServerURL":"{key}","Username":"someone","Secret":"their-old-secret"}}"#)
+        });
+        if let Some(before) = &before {
+            std::fs::write(&entry, before).unwrap();
+        }
+        CredentialStore {
+            log: store.join("log"),
+            entry,
+            config,
+            before,
+        }
+    }
+
+    fn calls(&self) -> Vec<String> {
+        let log = std::fs::read_to_string(&self.log).unwrap();
+        log.lines().map(str::to_string).collect()
+    }
+
+    /// The helper's entry and the config are as they were before the run.
+    #[track_caller]
+    fn assert_as_before(&self) {
+        match &self.before {
+            Some(before) => assert_eq!(&std::fs::read_to_string(&self.entry).unwrap(), before),
+            None => assert!(!self.entry.exists(), "the entry docker made is erased"),
+        }
+        assert_eq!(std::fs::read_to_string(&self.config).unwrap(), STORE_CONFIG);
+    }
 }
 
 #[test]
@@ -236,35 +294,19 @@ fn a_refused_push_puts_the_credential_store_back() {
         let run = ci_registry_login()
             .envs(read_only_deploy_job(&bed))
             .args(["login", "--push", "--engine", "docker"]);
-        let store = credential_helper(&run);
-        let config = run.home().join(".docker/config.json");
-        std::fs::create_dir_all(config.parent().unwrap()).unwrap();
-        let config_text = "{\"credsStore\": \"testbed\"}\n";
-        std::fs::write(&config, config_text).unwrap();
-        let entry = store.join(format!("{key}.entry"));
-        let before =
-            format!(r#"{{"ServerURL":"{key}","Username":"someone","Secret":"their-old-secret"}}"#);
-        if previous {
-            std::fs::write(&entry, &before).unwrap();
-        }
-        bed.gitlab().clear_requests();
+        let store = CredentialStore::set_up(&run, &key, previous, ":");
         let out = run.run().expect_code(4);
-        let log = std::fs::read_to_string(store.join("log")).unwrap();
-        let calls: Vec<&str> = log.lines().collect();
         let put_back = if previous { "store" } else { "erase" };
         // Ours (the snapshot), docker's own login, ours again (putting it back).
-        let expected = [
-            format!("get {key}"),
-            format!("store {key}"),
-            format!("{put_back} {key}"),
-        ];
-        assert_eq!(calls, expected, "{log}");
-        if previous {
-            assert_eq!(std::fs::read_to_string(&entry).unwrap(), before);
-        } else {
-            assert!(!entry.exists(), "the entry docker made is erased");
-        }
-        assert_eq!(std::fs::read_to_string(&config).unwrap(), config_text);
+        assert_eq!(
+            store.calls(),
+            [
+                format!("get {key}"),
+                format!("store {key}"),
+                format!("{put_back} {key}")
+            ]
+        );
+        store.assert_as_before();
         assert!(out.stderr.contains("as they were before"), "{}", out.stderr);
     }
 }
@@ -282,15 +324,7 @@ fn a_signal_while_docker_holds_the_secret_puts_everything_back_first() {
     // waits to be stopped with docker.
     let on_first_store =
         r#"ours=$(cut -d' ' -f4 "/proc/$PPID/stat"); kill -TERM "$ours"; exec sleep 600"#;
-    let store = credential_helper_with(&run, on_first_store);
-    let config = run.home().join(".docker/config.json");
-    std::fs::create_dir_all(config.parent().unwrap()).unwrap();
-    let config_text = "{\"credsStore\": \"testbed\"}\n";
-    std::fs::write(&config, config_text).unwrap();
-    let entry = store.join(format!("{key}.entry"));
-    let before =
-        format!(r#"{{"ServerURL":"{key}","Username":"someone","Secret":"their-old-secret"}}"#);
-    std::fs::write(&entry, &before).unwrap();
+    let store = CredentialStore::set_up(&run, &key, true, on_first_store);
     let out = run.run();
     assert_eq!(
         out.status.signal(),
@@ -298,16 +332,13 @@ fn a_signal_while_docker_holds_the_secret_puts_everything_back_first() {
         "ended by the signal: {}",
         out.stderr
     );
-    let log = std::fs::read_to_string(store.join("log")).unwrap();
-    let calls: Vec<&str> = log.lines().collect();
     assert_eq!(
-        calls,
+        store.calls(),
         [
             format!("get {key}"),
             format!("store {key}"),
             format!("store {key}")
         ]
     );
-    assert_eq!(std::fs::read_to_string(&entry).unwrap(), before);
-    assert_eq!(std::fs::read_to_string(&config).unwrap(), config_text);
+    store.assert_as_before();
 }
