@@ -409,7 +409,7 @@ fn main() {
             Some(0.5),
         ),
         Line::ratio(
-            "`login --engine docker` (verified, then docker) vs `docker login`",
+            "`login --engine docker` (verified, docker alongside) vs `docker login`",
             t_docker_engine,
             t_docker,
             Some(1.15),
