@@ -586,15 +586,6 @@ mod tests {
         }
     }
 
-    fn target() -> Target {
-        Target {
-            registry: registry(),
-            repository: Some(Repository::parse("group/app", None).unwrap()),
-            keys: vec![registry().host_port()],
-            dependency_proxy: false,
-        }
-    }
-
     fn check<'a>(job: &'a Job, target: &'a Target, intent: Intent) -> Check<'a> {
         Check {
             job,
@@ -770,7 +761,7 @@ mod tests {
                 &["did not answer in time"],
             ),
         ];
-        let (own, target) = (the_job("group/app"), target());
+        let (own, target) = (the_job("group/app"), Target::example());
         for (c, reply, intent, outcome, says) in rows {
             let shown = format!("{:?} {reply:?}", c.kind);
             let v = judge(
@@ -912,7 +903,7 @@ mod tests {
         // A probe proves or disproves the pull: nothing to warn about beforehand.
         let probe = probe_image();
         assert!(target_warnings(&job, &bare("gitlab.example.com", true), Some(&probe)).is_empty());
-        assert!(target_warnings(&job, &target(), None).is_empty());
+        assert!(target_warnings(&job, &Target::example(), None).is_empty());
         for w in own.iter().chain(&other).chain(&proxy) {
             assert!(!w.contains('\n'), "one line: {w}");
         }
@@ -1057,7 +1048,7 @@ mod tests {
     #[test]
     fn access_forbidden_for_a_scoped_token_names_external_authorization() {
         let pat = candidate(Kind::AccessToken, "REGISTRY_PASSWORD", "alice");
-        let (own, target) = (the_job("group/app"), target());
+        let (own, target) = (the_job("group/app"), Target::example());
         let info = |scopes: &[&str]| TokenInfo {
             name: None,
             scopes: scopes.iter().map(|s| s.to_string()).collect(),
@@ -1099,7 +1090,7 @@ mod tests {
     #[test]
     fn another_projects_repository_names_the_allowlist() {
         let job = candidate(Kind::JobToken, "CI_JOB_TOKEN", JOB_TOKEN_USER);
-        let (other, target) = (the_job("group/other"), target());
+        let (other, target) = (the_job("group/other"), Target::example());
         let v = judge(
             granted(&[]),
             &job,
@@ -1111,7 +1102,13 @@ mod tests {
     }
 
     fn plan_with(candidates: Vec<Candidate>, live: Vec<(usize, Verification)>) -> Plan {
-        let mut plan = Plan::offline(candidates, target(), Intent::Push, Mode::GitLabCi, None);
+        let mut plan = Plan::offline(
+            candidates,
+            Target::example(),
+            Intent::Push,
+            Mode::GitLabCi,
+            None,
+        );
         if !live.is_empty() {
             plan.apply_live(live);
         }

@@ -131,6 +131,20 @@ pub struct Target {
 }
 
 #[cfg(test)]
+impl Target {
+    /// `registry.example.com/group/app`, for unit tests.
+    pub fn example() -> Target {
+        let registry = Registry::parse("registry.example.com").unwrap();
+        Target {
+            keys: vec![registry.host_port()],
+            repository: Some(Repository::parse("group/app", None).unwrap()),
+            registry,
+            dependency_proxy: false,
+        }
+    }
+}
+
+#[cfg(test)]
 mod tests {
     use super::*;
 

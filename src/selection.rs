@@ -301,20 +301,10 @@ mod tests {
     use super::*;
     use crate::access::{Action, JOB_TOKEN_USER};
     use crate::credentials::{Binding, Origin};
-    use crate::names::Repository;
     use crate::secret::Secret;
 
     fn registry() -> Registry {
         Registry::parse("registry.example.com").unwrap()
-    }
-
-    fn target() -> Target {
-        Target {
-            registry: registry(),
-            repository: Some(Repository::parse("group/app", None).unwrap()),
-            keys: vec![registry().host_port()],
-            dependency_proxy: false,
-        }
     }
 
     fn candidate(kind: Kind, origin: Origin, user: &str, secret: &str) -> Candidate {
@@ -335,7 +325,13 @@ mod tests {
     }
 
     fn plan(candidates: Vec<Candidate>, intent: Intent, use_kind: Option<Kind>) -> Plan {
-        Plan::offline(candidates, target(), intent, Mode::GitLabCi, use_kind)
+        Plan::offline(
+            candidates,
+            Target::example(),
+            intent,
+            Mode::GitLabCi,
+            use_kind,
+        )
     }
 
     #[test]

@@ -18,11 +18,6 @@ use std::sync::{Arc, Mutex, mpsc};
 use std::thread::{self, JoinHandle};
 use std::time::{Duration, Instant};
 
-use rustls::pki_types::pem::PemObject;
-use rustls::pki_types::{CertificateDer, PrivateKeyDer};
-
-use super::fixture;
-
 /// What the proxy saw, in order.
 #[derive(Clone, Debug)]
 pub struct Event {
@@ -141,20 +136,7 @@ fn record(log: &Mutex<Vec<Event>>, connection: u64, what: What) {
 }
 
 fn tls_config() -> rustls::ServerConfig {
-    let certs: Vec<CertificateDer<'static>> =
-        CertificateDer::pem_file_iter(fixture("registry-tls.crt"))
-            .expect("the fixture leaf")
-            .collect::<Result<_, _>>()
-            .expect("the fixture leaf is PEM");
-    let key = PrivateKeyDer::from_pem_file(fixture("registry-tls.key")).expect("its key");
-    let mut config = rustls::ServerConfig::builder_with_provider(Arc::new(
-        rustls::crypto::ring::default_provider(),
-    ))
-    .with_safe_default_protocol_versions()
-    .expect("TLS versions")
-    .with_no_client_auth()
-    .with_single_cert(certs, key)
-    .expect("the fixture leaf and key match");
+    let mut config = super::https::fixture_server_config();
     // The backends speak HTTP/1.1 only, and so does this front end.
     config.alpn_protocols = vec![b"http/1.1".to_vec()];
     config

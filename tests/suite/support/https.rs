@@ -111,21 +111,24 @@ impl FileServer {
 
 /// The fixture leaf `registry-tls.crt` and its key, as a TLS server's configuration.
 fn server_config() -> Arc<rustls::ServerConfig> {
+    Arc::new(fixture_server_config())
+}
+
+/// The fixture leaf `registry-tls.crt` and its key, as a TLS server's configuration to
+/// adjust (the delay proxy offers HTTP/1.1 only).
+pub fn fixture_server_config() -> rustls::ServerConfig {
     let certs: Vec<CertificateDer<'static>> =
         CertificateDer::pem_file_iter(fixture("registry-tls.crt"))
             .expect("the fixture leaf")
             .collect::<Result<_, _>>()
             .expect("the fixture leaf is PEM");
     let key = PrivateKeyDer::from_pem_file(fixture("registry-tls.key")).expect("its key");
-    let config = rustls::ServerConfig::builder_with_provider(Arc::new(
-        rustls::crypto::ring::default_provider(),
-    ))
-    .with_safe_default_protocol_versions()
-    .expect("TLS versions")
-    .with_no_client_auth()
-    .with_single_cert(certs, key)
-    .expect("the fixture leaf and key match");
-    Arc::new(config)
+    rustls::ServerConfig::builder_with_provider(Arc::new(rustls::crypto::ring::default_provider()))
+        .with_safe_default_protocol_versions()
+        .expect("TLS versions")
+        .with_no_client_auth()
+        .with_single_cert(certs, key)
+        .expect("the fixture leaf and key match")
 }
 
 /// HTTPS on 127.0.0.1 in front of a plain-HTTP server (the GitLab emulator), as a TLS
