@@ -213,12 +213,14 @@ impl Pending {
 
     /// The check kept this login: what docker stored stays.
     pub fn keep(self) {
-        let mut slot = lock();
-        if slot.as_ref().is_some_and(|(id, ..)| *id == self.id) {
-            *slot = None;
-        }
-        drop(slot);
+        drop(self.take(&mut lock()));
         std::mem::forget(self);
+    }
+
+    /// This login's snapshot, if a signal has not taken it already.
+    fn take(&self, slot: &mut Option<(u64, Snapshot, Pid)>) -> Option<Snapshot> {
+        slot.take_if(|(id, ..)| *id == self.id)
+            .map(|(_, snapshot, _)| snapshot)
     }
 }
 
@@ -227,9 +229,7 @@ impl Drop for Pending {
     /// signal meanwhile waits for it and then ends the process.
     fn drop(&mut self) {
         let mut slot = lock();
-        if slot.as_ref().is_some_and(|(id, ..)| *id == self.id)
-            && let Some((_, snapshot, _)) = slot.take()
-        {
+        if let Some(snapshot) = self.take(&mut slot) {
             report(snapshot.put_back());
         }
     }
